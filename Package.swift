@@ -14,5 +14,6 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        .target(name: "SluicePostgres", dependencies: ["CLibPQ"]),
     ]
 )

@@ -1,0 +1,46 @@
+extension PostgresConnection {
+    /// Sends several statements in one round trip (libpq pipeline mode) and returns their rows in
+    /// order.
+    ///
+    /// The statements share one sync point, so they run as one implicit transaction unless they
+    /// contain their own BEGIN/COMMIT: when one fails, the statements after it are skipped, the
+    /// ones before it are rolled back, and the call throws the failing statement's error with
+    /// `statementIndex` set. Use `pipelineResults(_:)` for statements that should succeed or
+    /// fail independently.
+    public func pipeline(
+        _ statements: [(sql: String, parameters: [(any PostgresEncodable)?])]
+    ) async throws -> [PostgresRows] {
+        let results = try await runPipeline(statements, syncEach: false)
+        return try results.map { try $0.get() }
+    }
+
+    /// Sends several statements in one round trip, each in its own implicit transaction, and
+    /// returns each statement's rows or error in order.
+    ///
+    /// - Throws: only when the pipeline as a whole fails, such as on a lost connection or an
+    ///   invalid parameter.
+    public func pipelineResults(
+        _ statements: [(sql: String, parameters: [(any PostgresEncodable)?])]
+    ) async throws -> [Result<PostgresRows, PostgresError>] {
+        try await runPipeline(statements, syncEach: true)
+    }
+
+    private func runPipeline(
+        _ statements: [(sql: String, parameters: [(any PostgresEncodable)?])], syncEach: Bool
+    ) async throws -> [Result<PostgresRows, PostgresError>] {
+        if statements.isEmpty {
+            return []
+        }
+        let encoded = try statements.enumerated().map { index, statement in
+            do {
+                return EncodedStatement(sql: statement.sql, parameters: try Self.encode(statement.parameters))
+            } catch var error as PostgresError {
+                error.statementIndex = index
+                throw error
+            }
+        }
+        return try await withConnection { connection in
+            try connection.runPipeline(encoded, syncEach: syncEach)
+        }
+    }
+}
