@@ -1,0 +1,216 @@
+-- Sluice: a durable task queue inside PostgreSQL.
+--
+-- Vocabulary
+--   task    a named kind of work with its options (queue, retries, timeouts).
+--           Rows of sluice.tasks; workers define them when they start.
+--   run     one request to execute a task with an input. Rows of sluice.runs,
+--           the history, kept until retention drops their partition.
+--   attempt one execution of a run by a worker. Attempts count from 1; the
+--           run's attempt column is the number of the latest one.
+--   worker  one worker process incarnation: a new id each time a process
+--           starts, even under the same name.
+--
+-- Tables
+--   sluice.tasks     task definitions.
+--   sluice.runs      run history, partitioned by ranges of run id.
+--   sluice.ready     runs that may start now: small, narrow, hot. Claiming
+--                    deletes the row in the transaction that records the
+--                    assignment.
+--   sluice.delayed   runs waiting for a time: a delayed start or a retry.
+--   sluice.leases    runs being executed: owner incarnation, attempt and
+--                    execution deadline. A lease row exists exactly while
+--                    the run is running, and deleting it is how every
+--                    actor (worker, reaper, cancel) takes the right to move
+--                    the run out of running.
+--   sluice.workers   worker incarnations and their heartbeats.
+--
+-- States of a run
+--   scheduled -> queued -> running -> succeeded | failed | cancelled
+--   scheduled: waits in sluice.delayed for its time (delay or retry backoff).
+--   queued:    waits in sluice.ready for a worker.
+--   running:   holds a lease. A failed attempt goes back to scheduled or
+--              queued while attempts remain; otherwise the run fails.
+--   Any non-final run can be cancelled. skipped is a final state for runs
+--   that were decided not to execute.
+--
+-- Entry points
+--   Applications: define_task, enqueue, enqueue_many, cancel, run_result.
+--   Workers:      register_worker, claim, complete, fail, heartbeat,
+--                 stop_worker.
+--   Coordinator:  tick (promote due runs, expire leases, time out queued
+--                 runs), next_due_at, maintain (partitions, retention).
+--
+-- Lock order
+--   Every function that moves a run first locks or deletes its row in a
+--   queue table (ready, delayed, leases) and only then updates sluice.runs.
+--   State changes on sluice.runs are compare-and-set on the status and the
+--   attempt, so an actor that lost a race changes nothing.
+--
+-- Notifications carry queue names or run ids only, never payloads:
+--   sluice_ready     payload: queue name; runs became ready in that queue.
+--   sluice_timer     payload: empty; a timer was added, the coordinator
+--                    should recompute when it wakes up.
+--   sluice_cancel    payload: run id; a running run was cancelled.
+--   sluice_finished  payload: run id; a watched run reached a final state.
+
+CREATE TYPE sluice.run_status AS ENUM (
+    'scheduled', 'queued', 'running', 'succeeded', 'failed', 'cancelled', 'skipped'
+);
+
+COMMENT ON TYPE sluice.run_status IS
+    'State of a run: scheduled, queued and running are live; succeeded, failed, cancelled and skipped are final.';
+
+CREATE TABLE sluice.tasks (
+    name              text PRIMARY KEY,
+    queue             text NOT NULL DEFAULT 'default',
+    max_attempts      integer NOT NULL DEFAULT 3,
+    backoff_base      interval NOT NULL DEFAULT '1 second',
+    backoff_factor    double precision NOT NULL DEFAULT 2,
+    backoff_max       interval NOT NULL DEFAULT '10 minutes',
+    backoff_jitter    double precision NOT NULL DEFAULT 0.1,
+    execution_timeout interval NOT NULL DEFAULT '5 minutes',
+    schedule_timeout  interval,
+    priority          smallint NOT NULL DEFAULT 0,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE sluice.tasks IS 'Task definitions: queue, retry policy, timeouts and default priority.';
+
+-- Run ids come from one sequence. History is partitioned by ranges of id so
+-- that a lookup by id touches one partition, and sluice.maintain() starts a
+-- new partition every partition_interval by creating it and moving the
+-- sequence to its first id. Old partitions are dropped whole, never deleted
+-- row by row.
+CREATE SEQUENCE sluice.run_id_seq AS bigint;
+
+CREATE TABLE sluice.runs (
+    id              bigint NOT NULL DEFAULT nextval('sluice.run_id_seq'),
+    task            text NOT NULL,
+    queue           text NOT NULL,
+    status          sluice.run_status NOT NULL,
+    priority        smallint NOT NULL,
+    input           jsonb NOT NULL,
+    metadata        jsonb NOT NULL DEFAULT '{}',
+    output          jsonb,
+    error           jsonb,
+    attempt         integer NOT NULL DEFAULT 0,
+    max_attempts    integer NOT NULL,
+    idempotency_key text,
+    watched         boolean NOT NULL DEFAULT false,
+    created_at      timestamptz NOT NULL,
+    run_at          timestamptz NOT NULL,
+    started_at      timestamptz,
+    finished_at     timestamptz,
+    worker_id       uuid,
+    PRIMARY KEY (id)
+) PARTITION BY RANGE (id);
+
+COMMENT ON TABLE sluice.runs IS
+    'Run history: one row per run with its input, state, latest attempt, output or error.';
+
+CREATE TABLE sluice.run_partitions (
+    number     integer PRIMARY KEY,
+    first_id   bigint NOT NULL,
+    end_id     bigint NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    closed_at  timestamptz
+);
+
+COMMENT ON TABLE sluice.run_partitions IS
+    'Partitions of sluice.runs: the id range of each, when it started taking runs and when it stopped.';
+
+-- Failed attempts, for the run timeline. Successful attempts leave no row
+-- here, so the hot path does not pay for it.
+CREATE TABLE sluice.attempt_errors (
+    run_id     bigint NOT NULL,
+    attempt    integer NOT NULL,
+    error      jsonb NOT NULL,
+    failed_at  timestamptz NOT NULL,
+    PRIMARY KEY (run_id, attempt)
+);
+
+COMMENT ON TABLE sluice.attempt_errors IS 'The error of every failed attempt, by run and attempt.';
+
+CREATE TABLE sluice.idempotency_keys (
+    task       text NOT NULL,
+    key        text NOT NULL,
+    run_id     bigint NOT NULL,
+    PRIMARY KEY (task, key)
+);
+
+COMMENT ON TABLE sluice.idempotency_keys IS
+    'Idempotency keys of enqueued runs; the primary key makes a duplicate enqueue return the first run.';
+
+-- The hot tables are small and churn constantly, so autovacuum visits them
+-- often and HOT updates get room on each page.
+CREATE TABLE sluice.ready (
+    run_id            bigint PRIMARY KEY,
+    queue             text NOT NULL,
+    task              text NOT NULL,
+    priority          smallint NOT NULL,
+    ready_at          timestamptz NOT NULL,
+    schedule_deadline timestamptz
+) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+        autovacuum_vacuum_cost_delay = 0);
+
+CREATE INDEX ready_claim_idx ON sluice.ready (queue, priority DESC, run_id);
+CREATE INDEX ready_deadline_idx ON sluice.ready (schedule_deadline) WHERE schedule_deadline IS NOT NULL;
+
+COMMENT ON TABLE sluice.ready IS 'Runs that may start now, in claim order per queue.';
+
+CREATE TABLE sluice.delayed (
+    run_id   bigint PRIMARY KEY,
+    run_at   timestamptz NOT NULL,
+    queue    text NOT NULL
+) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+        autovacuum_vacuum_cost_delay = 0);
+
+CREATE INDEX delayed_run_at_idx ON sluice.delayed (run_at);
+
+COMMENT ON TABLE sluice.delayed IS 'Runs waiting for a time: a delayed first start or a retry backoff.';
+
+CREATE TABLE sluice.leases (
+    run_id     bigint PRIMARY KEY,
+    worker_id  uuid NOT NULL,
+    attempt    integer NOT NULL,
+    started_at timestamptz NOT NULL,
+    deadline   timestamptz NOT NULL
+) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+        autovacuum_vacuum_cost_delay = 0);
+
+COMMENT ON TABLE sluice.leases IS
+    'Running runs: the worker incarnation that owns each, the attempt number and the execution deadline.';
+
+CREATE TABLE sluice.workers (
+    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name           text NOT NULL,
+    hostname       text,
+    pid            integer,
+    slots          integer NOT NULL,
+    queues         text[] NOT NULL,
+    tasks          text[] NOT NULL,
+    labels         jsonb NOT NULL DEFAULT '{}',
+    lease_timeout  interval NOT NULL,
+    started_at     timestamptz NOT NULL,
+    heartbeat_at   timestamptz NOT NULL,
+    stopped_at     timestamptz,
+    stop_reason    text
+);
+
+CREATE INDEX workers_name_idx ON sluice.workers (name, started_at DESC);
+
+COMMENT ON TABLE sluice.workers IS
+    'Worker incarnations: one row per process start, with its slots, tasks, labels and last heartbeat.';
+
+-- Installation-wide settings, one row. Read through sluice.setting_* helpers.
+CREATE TABLE sluice.settings (
+    only_row           boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    retention          interval NOT NULL DEFAULT '7 days',
+    partition_interval interval NOT NULL DEFAULT '1 day'
+);
+
+INSERT INTO sluice.settings DEFAULT VALUES;
+
+COMMENT ON TABLE sluice.settings IS
+    'Installation settings: how long finished runs are kept and how often a new history partition starts.';

@@ -1,0 +1,392 @@
+-- Worker side: registration, claiming, completing, failing, heartbeats.
+--
+-- A worker registers once per process start and gets a new incarnation id.
+-- It claims up to its free slots, heartbeats while it runs, and reports each
+-- attempt with complete or fail. Every report names the run and the attempt
+-- it executed: the attempt number is the fencing token, so a report for an
+-- attempt that no longer holds the run (it expired, was cancelled, or was
+-- claimed again) changes nothing and is answered as rejected.
+
+-- Raises SL005 for a worker incarnation that is unknown or stopped.
+CREATE FUNCTION sluice._live_worker(p_worker_id uuid) RETURNS sluice.workers
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    v_worker sluice.workers;
+BEGIN
+    SELECT * INTO v_worker FROM sluice.workers WHERE id = p_worker_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', coalesce(p_worker_id::text, 'NULL')
+            USING ERRCODE = 'SL005', HINT = 'Register the worker with sluice.register_worker() first.';
+    END IF;
+    IF v_worker.stopped_at IS NOT NULL THEN
+        RAISE EXCEPTION 'worker % (%) was stopped: %', p_worker_id, v_worker.name, v_worker.stop_reason
+            USING ERRCODE = 'SL005',
+                  DETAIL = 'Its runs were released when it stopped.',
+                  HINT = 'Register again with sluice.register_worker() to get a new worker id.';
+    END IF;
+    RETURN v_worker;
+END
+$$;
+
+CREATE FUNCTION sluice.register_worker(
+    name          text,
+    tasks         text[],
+    slots         integer DEFAULT 10,
+    queues        text[] DEFAULT NULL,
+    labels        jsonb DEFAULT '{}',
+    lease_timeout interval DEFAULT '30 seconds',
+    hostname      text DEFAULT NULL,
+    pid           integer DEFAULT NULL
+) RETURNS uuid
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_task text;
+    v_queues text[];
+    v_id uuid;
+    v_now timestamptz := sluice.now();
+BEGIN
+    PERFORM sluice._check_name('worker name', register_worker.name);
+    PERFORM sluice._check_range('slots', register_worker.slots, 1, 100000);
+    PERFORM sluice._check_interval('lease_timeout', register_worker.lease_timeout, '1 second', '1 day');
+    PERFORM sluice._check_payload('labels', register_worker.labels, true);
+    IF coalesce(pg_catalog.cardinality(register_worker.tasks), 0) = 0 THEN
+        PERFORM sluice._invalid_option('tasks', 'an empty list', 'A worker runs at least one task.');
+    END IF;
+    FOREACH v_task IN ARRAY register_worker.tasks LOOP
+        PERFORM sluice._task(v_task);
+    END LOOP;
+
+    v_queues := coalesce(register_worker.queues,
+                         (SELECT pg_catalog.array_agg(DISTINCT t.queue ORDER BY t.queue)
+                          FROM sluice.tasks t WHERE t.name = ANY (register_worker.tasks)));
+
+    INSERT INTO sluice.workers (name, hostname, pid, slots, queues, tasks, labels, lease_timeout,
+                                started_at, heartbeat_at)
+    VALUES (register_worker.name, register_worker.hostname, register_worker.pid, register_worker.slots,
+            v_queues, register_worker.tasks, register_worker.labels, register_worker.lease_timeout,
+            v_now, v_now)
+    RETURNING id INTO v_id;
+    RETURN v_id;
+END
+$$;
+
+COMMENT ON FUNCTION sluice.register_worker(text, text[], integer, text[], jsonb, interval, text, integer) IS
+    'Registers a worker process incarnation and returns its new id. tasks must be defined; queues default to '
+    'the queues of those tasks; lease_timeout is how long the worker may go without a heartbeat before its runs '
+    'are taken back.';
+
+-- Claims up to max_runs ready runs for a worker, from each of its queues in
+-- turn, highest priority first and then oldest first. Each claimed run leaves
+-- sluice.ready, becomes running with its attempt incremented and gets a lease,
+-- all in this one transaction.
+CREATE FUNCTION sluice.claim(worker_id uuid, max_runs integer DEFAULT 1)
+RETURNS TABLE (run_id bigint, task text, attempt integer, input jsonb, metadata jsonb,
+               deadline timestamptz, max_attempts integer)
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_worker sluice.workers := sluice._live_worker(claim.worker_id);
+    v_now timestamptz := sluice.now();
+    v_queue text;
+    v_left integer := claim.max_runs;
+    v_claimed integer;
+BEGIN
+    PERFORM sluice._check_range('max_runs', claim.max_runs, 1, 10000);
+
+    FOREACH v_queue IN ARRAY v_worker.queues LOOP
+        -- The CTE picks and locks the rows first, skipping rows that other
+        -- claims hold, so concurrent workers never wait on each other; the
+        -- later steps then move exactly the picked runs.
+        RETURN QUERY
+        WITH picked AS (
+            SELECT r.run_id
+            FROM sluice.ready r
+            WHERE r.queue = v_queue AND r.task = ANY (v_worker.tasks)
+            ORDER BY r.priority DESC, r.run_id
+            LIMIT v_left
+            FOR UPDATE SKIP LOCKED
+        ), removed AS (
+            DELETE FROM sluice.ready r USING picked p
+            WHERE r.run_id = p.run_id
+            RETURNING r.run_id
+        ), started AS (
+            UPDATE sluice.runs u
+            SET status = 'running', attempt = u.attempt + 1, started_at = v_now, worker_id = claim.worker_id
+            FROM removed m
+            WHERE u.id = m.run_id AND u.status = 'queued'
+            RETURNING u.id, u.task, u.attempt, u.input, u.metadata, u.max_attempts
+        ), leased AS (
+            INSERT INTO sluice.leases (run_id, worker_id, attempt, started_at, deadline)
+            SELECT s.id, claim.worker_id, s.attempt, v_now, v_now + t.execution_timeout
+            FROM started s JOIN sluice.tasks t ON t.name = s.task
+            RETURNING run_id, attempt, deadline
+        )
+        SELECT s.id, s.task, s.attempt, s.input, s.metadata, l.deadline, s.max_attempts
+        FROM started s JOIN leased l ON l.run_id = s.id
+        ORDER BY s.id;
+
+        GET DIAGNOSTICS v_claimed = ROW_COUNT;
+        v_left := v_left - v_claimed;
+        EXIT WHEN v_left <= 0;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION sluice.claim(uuid, integer) IS
+    'Claims up to max_runs (1-10000) ready runs of the worker''s tasks and queues, highest priority first, '
+    'then oldest. Returns run id, task, attempt, input, metadata, execution deadline and max_attempts of each.';
+
+CREATE FUNCTION sluice.complete(run_ids bigint[], attempts integer[], outputs jsonb[])
+RETURNS SETOF bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now timestamptz := sluice.now();
+    v_count integer := coalesce(pg_catalog.cardinality(complete.run_ids), 0);
+    v_bad integer;
+    v_done bigint[];
+    v_watched bigint[];
+BEGIN
+    IF coalesce(pg_catalog.cardinality(complete.attempts), 0) <> v_count
+       OR coalesce(pg_catalog.cardinality(complete.outputs), 0) <> v_count THEN
+        PERFORM sluice._invalid_option('arguments',
+            format('%s run ids, %s attempts and %s outputs', v_count,
+                   coalesce(pg_catalog.cardinality(complete.attempts), 0),
+                   coalesce(pg_catalog.cardinality(complete.outputs), 0)),
+            'run_ids, attempts and outputs have one element per run.');
+    END IF;
+    SELECT o.n INTO v_bad FROM unnest(complete.outputs) WITH ORDINALITY AS o(output, n)
+    WHERE pg_catalog.pg_column_size(o.output) > sluice.max_payload_bytes()
+    LIMIT 1;
+    IF FOUND THEN
+        PERFORM sluice._check_payload(format('output of run %s', complete.run_ids[v_bad]),
+                                      complete.outputs[v_bad], false);
+    END IF;
+
+    WITH item AS (
+        SELECT * FROM unnest(complete.run_ids, complete.attempts, complete.outputs) AS i(run_id, attempt, output)
+    ), released AS (
+        DELETE FROM sluice.leases l USING item i
+        WHERE l.run_id = i.run_id AND l.attempt = i.attempt
+        RETURNING l.run_id, i.output
+    ), finished AS (
+        UPDATE sluice.runs r
+        SET status = 'succeeded', output = rel.output, finished_at = v_now
+        FROM released rel
+        WHERE r.id = rel.run_id AND r.status = 'running'
+        RETURNING r.id, r.watched
+    )
+    SELECT pg_catalog.array_agg(f.id), pg_catalog.array_agg(f.id) FILTER (WHERE f.watched)
+    INTO v_done, v_watched
+    FROM finished f;
+
+    PERFORM pg_catalog.pg_notify('sluice_finished', w::text) FROM unnest(v_watched) AS w;
+    RETURN QUERY SELECT unnest(v_done);
+END
+$$;
+
+COMMENT ON FUNCTION sluice.complete(bigint[], integer[], jsonb[]) IS
+    'Records the success of several attempts at once: each run id with the attempt that ran it and its output. '
+    'Returns the ids that were accepted; an attempt that no longer holds its run is ignored.';
+
+CREATE FUNCTION sluice.complete(run_id bigint, attempt integer, output jsonb DEFAULT NULL)
+RETURNS boolean
+LANGUAGE sql
+AS $$
+    SELECT EXISTS (SELECT FROM sluice.complete(ARRAY[run_id], ARRAY[attempt], ARRAY[output]))
+$$;
+
+COMMENT ON FUNCTION sluice.complete(bigint, integer, jsonb) IS
+    'Records the success of one attempt with its output. Returns false when that attempt no longer holds the run.';
+
+-- Moves run p_run_id, whose lease for attempt p_attempt the caller has just
+-- deleted, to its next state after a failed attempt: back to scheduled or
+-- queued while attempts remain and the error is retryable, failed otherwise.
+-- Returns the new status, or NULL when the run was not running that attempt.
+CREATE FUNCTION sluice._retry_or_fail(
+    p_run_id bigint, p_attempt integer, p_error jsonb, p_retryable boolean, p_now timestamptz
+) RETURNS sluice.run_status
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_run record;
+    v_delay interval;
+    v_status sluice.run_status;
+BEGIN
+    SELECT r.id, r.queue, r.task, r.priority, r.attempt, r.max_attempts, r.status, r.watched, t.backoff_base,
+           t.backoff_factor, t.backoff_max, t.backoff_jitter, t.schedule_timeout
+    INTO v_run
+    FROM sluice.runs r JOIN sluice.tasks t ON t.name = r.task
+    WHERE r.id = p_run_id
+    FOR UPDATE OF r;
+    IF NOT FOUND OR v_run.status <> 'running' OR v_run.attempt <> p_attempt THEN
+        RETURN NULL;
+    END IF;
+
+    INSERT INTO sluice.attempt_errors (run_id, attempt, error, failed_at)
+    VALUES (p_run_id, p_attempt, p_error, p_now)
+    ON CONFLICT DO NOTHING;
+
+    IF NOT p_retryable OR v_run.attempt >= v_run.max_attempts THEN
+        UPDATE sluice.runs SET status = 'failed', error = p_error, finished_at = p_now WHERE id = p_run_id;
+        IF v_run.watched THEN
+            PERFORM pg_catalog.pg_notify('sluice_finished', p_run_id::text);
+        END IF;
+        RETURN 'failed';
+    END IF;
+
+    v_delay := sluice.retry_delay(v_run.attempt, v_run.backoff_base, v_run.backoff_factor, v_run.backoff_max,
+                                  v_run.backoff_jitter);
+    IF v_delay > '0' THEN
+        v_status := 'scheduled';
+        INSERT INTO sluice.delayed (run_id, run_at, queue) VALUES (p_run_id, p_now + v_delay, v_run.queue);
+        PERFORM pg_catalog.pg_notify('sluice_timer', '');
+    ELSE
+        v_status := 'queued';
+        INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at)
+        VALUES (p_run_id, v_run.queue, v_run.task, v_run.priority, p_now);
+        PERFORM pg_catalog.pg_notify('sluice_ready', v_run.queue);
+    END IF;
+    UPDATE sluice.runs SET status = v_status, error = p_error, run_at = p_now + v_delay, worker_id = NULL
+    WHERE id = p_run_id;
+    RETURN v_status;
+END
+$$;
+
+-- Builds the error document stored for a failed attempt. Messages longer
+-- than 1 MiB are cut there, with the original length noted, so that an
+-- oversized message cannot keep a run from reaching its next state.
+CREATE FUNCTION sluice._error_document(p_message text, p_kind text, p_details jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'message', CASE WHEN pg_catalog.octet_length(p_message) <= 1048576 THEN p_message
+                        ELSE pg_catalog.left(p_message, 262144)
+                             || format(' [truncated from %s bytes]', pg_catalog.octet_length(p_message)) END,
+        'kind', p_kind,
+        'details', CASE WHEN pg_catalog.pg_column_size(p_details) <= 1048576 THEN p_details END))
+$$;
+
+CREATE FUNCTION sluice.fail(run_ids bigint[], attempts integer[], errors text[], retryable boolean[] DEFAULT NULL)
+RETURNS TABLE (run_id bigint, status sluice.run_status)
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_now timestamptz := sluice.now();
+    v_count integer := coalesce(pg_catalog.cardinality(fail.run_ids), 0);
+    v_item record;
+BEGIN
+    IF coalesce(pg_catalog.cardinality(fail.attempts), 0) <> v_count
+       OR coalesce(pg_catalog.cardinality(fail.errors), 0) <> v_count
+       OR (fail.retryable IS NOT NULL AND pg_catalog.cardinality(fail.retryable) <> v_count) THEN
+        PERFORM sluice._invalid_option('arguments',
+            format('%s run ids, %s attempts, %s errors and %s retryable flags', v_count,
+                   coalesce(pg_catalog.cardinality(fail.attempts), 0),
+                   coalesce(pg_catalog.cardinality(fail.errors), 0),
+                   coalesce(pg_catalog.cardinality(fail.retryable)::text, 'no')),
+            'run_ids, attempts, errors and retryable (when given) have one element per run.');
+    END IF;
+
+    FOR v_item IN
+        SELECT i.run_id, i.attempt, i.error, coalesce(fail.retryable[i.n], true) AS retryable
+        FROM unnest(fail.run_ids, fail.attempts, fail.errors) WITH ORDINALITY AS i(run_id, attempt, error, n)
+        ORDER BY i.run_id
+    LOOP
+        DELETE FROM sluice.leases l WHERE l.run_id = v_item.run_id AND l.attempt = v_item.attempt;
+        IF FOUND THEN
+            run_id := v_item.run_id;
+            status := sluice._retry_or_fail(v_item.run_id, v_item.attempt,
+                          sluice._error_document(coalesce(v_item.error, 'unknown error'),
+                                                 CASE WHEN v_item.retryable THEN 'error' ELSE 'fatal' END, NULL),
+                          v_item.retryable, v_now);
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION sluice.fail(bigint[], integer[], text[], boolean[]) IS
+    'Records the failure of several attempts: run ids, attempts, error messages and whether each is retryable '
+    '(default true). Returns the new status of each accepted run: scheduled or queued for a retry, or failed.';
+
+CREATE FUNCTION sluice.fail(run_id bigint, attempt integer, error text, retryable boolean DEFAULT true)
+RETURNS sluice.run_status
+LANGUAGE sql
+AS $$
+    SELECT f.status FROM sluice.fail(ARRAY[run_id], ARRAY[attempt], ARRAY[error], ARRAY[retryable]) AS f
+$$;
+
+COMMENT ON FUNCTION sluice.fail(bigint, integer, text, boolean) IS
+    'Records the failure of one attempt. Returns the run''s new status (scheduled, queued or failed), '
+    'or NULL when that attempt no longer holds the run.';
+
+CREATE FUNCTION sluice.heartbeat(worker_id uuid, run_ids bigint[] DEFAULT '{}')
+RETURNS SETOF bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now timestamptz := sluice.now();
+BEGIN
+    UPDATE sluice.workers w SET heartbeat_at = v_now
+    WHERE w.id = heartbeat.worker_id AND w.stopped_at IS NULL;
+    IF NOT FOUND THEN
+        PERFORM sluice._live_worker(heartbeat.worker_id);
+    END IF;
+
+    RETURN QUERY
+    SELECT x.run_id FROM unnest(heartbeat.run_ids) AS x(run_id)
+    WHERE NOT EXISTS (SELECT FROM sluice.leases l
+                      WHERE l.run_id = x.run_id AND l.worker_id = heartbeat.worker_id);
+END
+$$;
+
+COMMENT ON FUNCTION sluice.heartbeat(uuid, bigint[]) IS
+    'Records that a worker is alive. Returns those of the given run ids that the worker no longer holds '
+    '(cancelled, expired or finished elsewhere), so it stops them. Raises SL005 for a stopped or unknown worker.';
+
+-- Lease expiry and graceful stops share this: it releases the leases of
+-- worker p_worker_id (all of them, or those past their deadline) and sends
+-- each run to retry or failure. Returns the number of runs released.
+CREATE FUNCTION sluice._release_leases(p_worker_id uuid, p_error jsonb, p_now timestamptz) RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_lease record;
+    v_count integer := 0;
+BEGIN
+    FOR v_lease IN
+        DELETE FROM sluice.leases l WHERE l.worker_id = p_worker_id RETURNING l.run_id, l.attempt
+    LOOP
+        PERFORM sluice._retry_or_fail(v_lease.run_id, v_lease.attempt, p_error, true, p_now);
+        v_count := v_count + 1;
+    END LOOP;
+    RETURN v_count;
+END
+$$;
+
+CREATE FUNCTION sluice.stop_worker(worker_id uuid, reason text DEFAULT 'stopped') RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now timestamptz := sluice.now();
+    v_worker sluice.workers;
+BEGIN
+    UPDATE sluice.workers w SET stopped_at = v_now, stop_reason = coalesce(stop_worker.reason, 'stopped')
+    WHERE w.id = stop_worker.worker_id AND w.stopped_at IS NULL
+    RETURNING * INTO v_worker;
+    IF NOT FOUND THEN
+        PERFORM sluice._live_worker(stop_worker.worker_id);
+    END IF;
+    RETURN sluice._release_leases(stop_worker.worker_id,
+        sluice._error_document(format('worker %s (%s) stopped while the attempt ran', v_worker.name,
+                                      stop_worker.worker_id), 'worker_stopped', NULL),
+        v_now);
+END
+$$;
+
+COMMENT ON FUNCTION sluice.stop_worker(uuid, text) IS
+    'Marks a worker incarnation stopped and sends the runs it still holds to retry. Returns how many it held.';

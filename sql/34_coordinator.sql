@@ -1,0 +1,164 @@
+-- Time-driven work, called by the coordinator: promoting runs whose time
+-- has come, taking back leases of silent workers and overdue attempts,
+-- failing runs that waited past their schedule timeout, and history
+-- maintenance. Each function caps the work of one call at p_limit rows and
+-- skips rows other sessions hold, so several coordinators can never block
+-- one another and a caller sees from the counts when to call again.
+
+-- Moves runs whose run_at has passed from sluice.delayed to sluice.ready.
+CREATE FUNCTION sluice.promote_due(p_limit integer DEFAULT 1000) RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now timestamptz := sluice.now();
+    v_count integer;
+    v_queues text[];
+BEGIN
+    WITH due AS (
+        SELECT d.run_id FROM sluice.delayed d
+        WHERE d.run_at <= v_now
+        ORDER BY d.run_at
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ), removed AS (
+        DELETE FROM sluice.delayed d USING due WHERE d.run_id = due.run_id RETURNING d.run_id
+    ), promoted AS (
+        UPDATE sluice.runs r SET status = 'queued'
+        FROM removed m
+        WHERE r.id = m.run_id AND r.status = 'scheduled'
+        RETURNING r.id, r.queue, r.task, r.priority, r.run_at, r.attempt
+    ), made_ready AS (
+        INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline)
+        SELECT p.id, p.queue, p.task, p.priority, v_now,
+               CASE WHEN p.attempt = 0 THEN p.run_at + t.schedule_timeout END
+        FROM promoted p JOIN sluice.tasks t ON t.name = p.task
+        RETURNING queue
+    )
+    SELECT count(*), pg_catalog.array_agg(DISTINCT m.queue) INTO v_count, v_queues FROM made_ready m;
+
+    PERFORM pg_catalog.pg_notify('sluice_ready', q) FROM unnest(v_queues) AS q;
+    RETURN v_count;
+END
+$$;
+
+COMMENT ON FUNCTION sluice.promote_due(integer) IS
+    'Makes up to p_limit scheduled runs whose time has come ready, and notifies their queues. Returns how many.';
+
+-- Takes back the leases of workers that stopped heartbeating and of attempts
+-- past their execution deadline; each run goes to retry or fails.
+CREATE FUNCTION sluice.expire_leases(p_limit integer DEFAULT 1000) RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now timestamptz := sluice.now();
+    v_lease record;
+    v_count integer := 0;
+BEGIN
+    -- Workers silent for longer than their lease timeout are stopped first,
+    -- so that a late heartbeat or claim from them is rejected.
+    UPDATE sluice.workers w
+    SET stopped_at = v_now, stop_reason = format('no heartbeat since %s', w.heartbeat_at)
+    WHERE w.stopped_at IS NULL AND w.heartbeat_at < v_now - w.lease_timeout;
+
+    FOR v_lease IN
+        WITH expired AS (
+            SELECT l.run_id, l.attempt, l.deadline, l.started_at, w.name AS worker_name, w.id AS worker_id,
+                   w.stopped_at IS NOT NULL OR w.id IS NULL AS worker_gone
+            FROM sluice.leases l LEFT JOIN sluice.workers w ON w.id = l.worker_id
+            WHERE w.id IS NULL OR w.stopped_at IS NOT NULL OR l.deadline <= v_now
+            LIMIT p_limit
+            FOR UPDATE OF l SKIP LOCKED
+        )
+        DELETE FROM sluice.leases l USING expired e
+        WHERE l.run_id = e.run_id
+        RETURNING e.*
+    LOOP
+        PERFORM sluice._retry_or_fail(v_lease.run_id, v_lease.attempt,
+            CASE WHEN v_lease.worker_gone THEN
+                sluice._error_document(format('lease expired: worker %s (%s) stopped heartbeating',
+                                              coalesce(v_lease.worker_name, 'unknown'), v_lease.worker_id),
+                                       'lease_expired', NULL)
+            ELSE
+                sluice._error_document(format('attempt timed out after %s',
+                                              pg_catalog.date_trunc('second', v_lease.deadline - v_lease.started_at)),
+                                       'timeout', NULL)
+            END,
+            true, v_now);
+        v_count := v_count + 1;
+    END LOOP;
+    RETURN v_count;
+END
+$$;
+
+COMMENT ON FUNCTION sluice.expire_leases(integer) IS
+    'Stops workers whose heartbeat is older than their lease timeout and sends up to p_limit runs they held, '
+    'or whose attempt passed its execution timeout, to retry or failure. Returns how many runs.';
+
+-- Fails queued runs that waited longer than their task's schedule timeout.
+CREATE FUNCTION sluice.expire_queued(p_limit integer DEFAULT 1000) RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now timestamptz := sluice.now();
+    v_count integer;
+    v_watched bigint[];
+BEGIN
+    WITH overdue AS (
+        SELECT r.run_id FROM sluice.ready r
+        WHERE r.schedule_deadline <= v_now
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ), removed AS (
+        DELETE FROM sluice.ready r USING overdue o WHERE r.run_id = o.run_id
+        RETURNING r.run_id, r.schedule_deadline - r.ready_at AS waited
+    ), failed AS (
+        UPDATE sluice.runs u
+        SET status = 'failed', finished_at = v_now,
+            error = sluice._error_document('schedule timeout: no worker started the run in time', 'schedule_timeout', NULL)
+        FROM removed m
+        WHERE u.id = m.run_id AND u.status = 'queued'
+        RETURNING u.id, u.watched
+    )
+    SELECT count(*), pg_catalog.array_agg(f.id) FILTER (WHERE f.watched) INTO v_count, v_watched FROM failed f;
+
+    PERFORM pg_catalog.pg_notify('sluice_finished', w::text) FROM unnest(v_watched) AS w;
+    RETURN v_count;
+END
+$$;
+
+COMMENT ON FUNCTION sluice.expire_queued(integer) IS
+    'Fails up to p_limit queued runs that waited past their task''s schedule_timeout. Returns how many.';
+
+CREATE FUNCTION sluice.next_due_at() RETURNS timestamptz
+LANGUAGE sql STABLE
+AS $$
+    SELECT least(
+        (SELECT min(d.run_at) FROM sluice.delayed d),
+        (SELECT min(l.deadline) FROM sluice.leases l),
+        (SELECT min(w.heartbeat_at + w.lease_timeout) FROM sluice.workers w
+         WHERE w.stopped_at IS NULL AND EXISTS (SELECT FROM sluice.leases l WHERE l.worker_id = w.id)),
+        (SELECT min(r.schedule_deadline) FROM sluice.ready r WHERE r.schedule_deadline IS NOT NULL))
+$$;
+
+COMMENT ON FUNCTION sluice.next_due_at() IS
+    'Returns the earliest time at which tick() has work: a scheduled run, an execution deadline, a worker''s '
+    'lease expiry or a schedule timeout. NULL when nothing is waiting for a time.';
+
+CREATE FUNCTION sluice.tick(p_limit integer DEFAULT 1000)
+RETURNS TABLE (promoted integer, expired integer, timed_out integer, next_due_at timestamptz)
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM sluice._check_range('p_limit', p_limit, 1, 100000);
+    promoted := sluice.promote_due(p_limit);
+    expired := sluice.expire_leases(p_limit);
+    timed_out := sluice.expire_queued(p_limit);
+    next_due_at := sluice.next_due_at();
+    RETURN NEXT;
+END
+$$;
+
+COMMENT ON FUNCTION sluice.tick(integer) IS
+    'Does the coordinator''s time-driven work once (promote_due, expire_leases, expire_queued, each up to p_limit rows) '
+    'and returns the counts and when to call again. A count equal to p_limit means more work is waiting.';

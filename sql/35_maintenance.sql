@@ -1,0 +1,123 @@
+-- History maintenance: starting new partitions of sluice.runs and dropping
+-- the ones whose runs are all older than the retention period.
+
+CREATE FUNCTION sluice.configure(retention interval DEFAULT NULL, partition_interval interval DEFAULT NULL)
+RETURNS sluice.settings
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_settings sluice.settings;
+BEGIN
+    IF configure.retention IS NOT NULL THEN
+        PERFORM sluice._check_interval('retention', configure.retention, '1 minute', '3650 days');
+    END IF;
+    IF configure.partition_interval IS NOT NULL THEN
+        PERFORM sluice._check_interval('partition_interval', configure.partition_interval, '1 minute', '365 days');
+    END IF;
+    UPDATE sluice.settings s
+    SET retention = coalesce(configure.retention, s.retention),
+        partition_interval = coalesce(configure.partition_interval, s.partition_interval)
+    RETURNING * INTO v_settings;
+    RETURN v_settings;
+END
+$$;
+
+COMMENT ON FUNCTION sluice.configure(interval, interval) IS
+    'Sets how long finished runs are kept (retention) and how often history starts a new partition; '
+    'NULL leaves a setting unchanged. Returns the settings.';
+
+-- Starts a new history partition when the current one is older than the
+-- partition interval: creates it, then moves the run id sequence to its
+-- first id. Ids drawn before the move still fall in the old partition.
+CREATE FUNCTION sluice._rotate_partition(p_now timestamptz) RETURNS boolean
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_current sluice.run_partitions;
+    v_interval interval := (SELECT s.partition_interval FROM sluice.settings s);
+BEGIN
+    -- One rotation at a time, whichever coordinator runs it.
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('sluice._rotate_partition')) THEN
+        RETURN false;
+    END IF;
+    SELECT * INTO v_current FROM sluice.run_partitions ORDER BY number DESC LIMIT 1;
+    IF v_current.created_at > p_now - v_interval THEN
+        RETURN false;
+    END IF;
+    PERFORM sluice._create_partition(v_current.number + 1);
+    UPDATE sluice.run_partitions SET closed_at = p_now WHERE number = v_current.number;
+    PERFORM pg_catalog.setval('sluice.run_id_seq', v_current.end_id, false);
+    RETURN true;
+END
+$$;
+
+-- Drops closed partitions whose runs all finished before the retention
+-- cutoff, with their idempotency keys and attempt errors. A partition that
+-- still holds a live run is kept. The drop waits at most one second for its
+-- lock, so a long query on the history delays retention instead of the
+-- queue; the next call tries again.
+CREATE FUNCTION sluice._drop_expired_partitions(p_now timestamptz) RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_cutoff timestamptz := p_now - (SELECT s.retention FROM sluice.settings s);
+    v_partition sluice.run_partitions;
+    v_name text;
+    v_dropped integer := 0;
+BEGIN
+    FOR v_partition IN
+        SELECT * FROM sluice.run_partitions p WHERE p.closed_at < v_cutoff ORDER BY p.number
+    LOOP
+        v_name := format('runs_p%s', v_partition.number);
+        IF EXISTS (SELECT FROM sluice.runs r
+                   WHERE r.id >= v_partition.first_id AND r.id < v_partition.end_id
+                     AND (r.status IN ('scheduled', 'queued', 'running') OR r.finished_at >= v_cutoff)) THEN
+            CONTINUE;
+        END IF;
+
+        SET LOCAL lock_timeout = '1s';
+        BEGIN
+            -- The first partition is created by the install script and so
+            -- belongs to the extension until it is released here.
+            IF EXISTS (SELECT FROM pg_catalog.pg_depend d
+                       WHERE d.classid = 'pg_catalog.pg_class'::regclass
+                         AND d.objid = format('sluice.%I', v_name)::regclass
+                         AND d.deptype = 'e') THEN
+                EXECUTE format('ALTER EXTENSION sluice DROP TABLE sluice.%I', v_name);
+            END IF;
+            EXECUTE format('DROP TABLE sluice.%I', v_name);
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE LOG 'sluice: dropping partition % timed out waiting for its lock; will retry', v_name;
+            CONTINUE;
+        END;
+
+        DELETE FROM sluice.idempotency_keys k
+        WHERE k.run_id >= v_partition.first_id AND k.run_id < v_partition.end_id;
+        DELETE FROM sluice.attempt_errors e
+        WHERE e.run_id >= v_partition.first_id AND e.run_id < v_partition.end_id;
+        DELETE FROM sluice.run_partitions p WHERE p.number = v_partition.number;
+        v_dropped := v_dropped + 1;
+    END LOOP;
+    RETURN v_dropped;
+END
+$$;
+
+CREATE FUNCTION sluice.maintain(OUT rotated boolean, OUT dropped_partitions integer, OUT deleted_workers integer)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now timestamptz := sluice.now();
+BEGIN
+    rotated := sluice._rotate_partition(v_now);
+    dropped_partitions := sluice._drop_expired_partitions(v_now);
+    DELETE FROM sluice.workers w
+    WHERE w.stopped_at < v_now - (SELECT s.retention FROM sluice.settings s)
+      AND NOT EXISTS (SELECT FROM sluice.leases l WHERE l.worker_id = w.id);
+    GET DIAGNOSTICS deleted_workers = ROW_COUNT;
+END
+$$;
+
+COMMENT ON FUNCTION sluice.maintain() IS
+    'Starts a new history partition when the current one is older than partition_interval, drops partitions '
+    'whose runs all finished before the retention period, and deletes workers stopped before it. '
+    'The coordinator calls it every minute.';
