@@ -1,6 +1,6 @@
 -- Cron expressions, implemented in C (extension/src/cron*.c).
 --
--- sluice.cron_validate checks an expression; sluice.cron_next computes the
+-- sluice.cron_validate checks an expression, and sluice.cron_next computes the
 -- next fire time in an IANA time zone. Invalid expressions raise SL100 and
 -- unknown time zones SL101. docs/cron.md describes the syntax and the
 -- daylight-saving rule.
