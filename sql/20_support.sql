@@ -46,6 +46,17 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION sluice._check_range(p_option text, p_value double precision, p_min double precision,
+                                    p_max double precision) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF p_value IS NULL OR p_value < p_min OR p_value > p_max OR p_value = 'NaN' THEN
+        PERFORM sluice._invalid_option(p_option, p_value::text, format('Allowed values are %s to %s.', p_min, p_max));
+    END IF;
+END
+$$;
+
 CREATE FUNCTION sluice._check_interval(p_option text, p_value interval, p_min interval, p_max interval) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 AS $$

@@ -21,9 +21,9 @@ BEGIN
     PERFORM sluice._check_name('queue name', define_task.queue);
     PERFORM sluice._check_range('max_attempts', define_task.max_attempts, 1, 10000);
     PERFORM sluice._check_interval('backoff_base', define_task.backoff_base, '0', '1 day');
-    PERFORM sluice._check_range('backoff_factor', define_task.backoff_factor::numeric, 1, 100);
+    PERFORM sluice._check_range('backoff_factor', define_task.backoff_factor, 1, 100);
     PERFORM sluice._check_interval('backoff_max', define_task.backoff_max, define_task.backoff_base, '30 days');
-    PERFORM sluice._check_range('backoff_jitter', define_task.backoff_jitter::numeric, 0, 1);
+    PERFORM sluice._check_range('backoff_jitter', define_task.backoff_jitter, 0, 1);
     PERFORM sluice._check_interval('execution_timeout', define_task.execution_timeout, '1 second', '30 days');
     IF define_task.schedule_timeout IS NOT NULL THEN
         PERFORM sluice._check_interval('schedule_timeout', define_task.schedule_timeout, '1 second', '365 days');

@@ -91,7 +91,7 @@ BEGIN
     -- inserts its own row only if the first rolled back.
     IF enqueue.idempotency_key IS NOT NULL THEN
         IF pg_catalog.length(enqueue.idempotency_key) NOT BETWEEN 1 AND 512 THEN
-            PERFORM sluice._invalid_option('idempotency_key', pg_catalog.left(enqueue.idempotency_key, 40),
+            PERFORM sluice._invalid_option('idempotency_key', pg_catalog.quote_literal(pg_catalog.left(enqueue.idempotency_key, 40)),
                                            'An idempotency key is 1 to 512 characters.');
         END IF;
         INSERT INTO sluice.idempotency_keys AS k (task, key, run_id)
