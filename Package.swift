@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "SluicePostgres", targets: ["SluicePostgres"]),
+        .library(name: "Sluice", targets: ["Sluice"]),
     ],
     targets: [
         // libpq, from Debian's libpq-dev.
@@ -15,5 +16,6 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
         .target(name: "SluicePostgres", dependencies: ["CLibPQ"]),
+        .target(name: "Sluice", dependencies: ["SluicePostgres"]),
     ]
 )

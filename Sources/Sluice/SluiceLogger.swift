@@ -1,0 +1,63 @@
+/// The severity of a log event, from least to most severe.
+public enum LogLevel: Int, Comparable, Sendable, CustomStringConvertible {
+    /// Detail for debugging, such as each successful run.
+    case debug
+    /// Normal lifecycle events: start, stop, retries.
+    case info
+    /// Something went wrong and was handled, such as a failed attempt or a lost lease.
+    case warning
+    /// An error that needs attention, such as a database call that failed.
+    case error
+
+    public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool {
+        lhs.rawValue < rhs.rawValue
+    }
+
+    public var description: String {
+        switch self {
+        case .debug: "debug"
+        case .info: "info"
+        case .warning: "warning"
+        case .error: "error"
+        }
+    }
+}
+
+/// A destination for the structured log events of the client, the worker and task handlers.
+///
+/// The library logs through this protocol only, so applications decide where events go.
+/// Implementations must be safe to call from any thread.
+public protocol SluiceLogger: Sendable {
+    /// Records one event: a short message and metadata such as `run_id` and `task`.
+    func log(level: LogLevel, message: String, metadata: [String: String])
+}
+
+extension SluiceLogger {
+    /// Records a debug event.
+    public func debug(_ message: String, _ metadata: [String: String] = [:]) {
+        log(level: .debug, message: message, metadata: metadata)
+    }
+
+    /// Records an info event.
+    public func info(_ message: String, _ metadata: [String: String] = [:]) {
+        log(level: .info, message: message, metadata: metadata)
+    }
+
+    /// Records a warning event.
+    public func warning(_ message: String, _ metadata: [String: String] = [:]) {
+        log(level: .warning, message: message, metadata: metadata)
+    }
+
+    /// Records an error event.
+    public func error(_ message: String, _ metadata: [String: String] = [:]) {
+        log(level: .error, message: message, metadata: metadata)
+    }
+}
+
+/// A logger that discards every event; the default for the client and the worker.
+public struct NoOpLogger: SluiceLogger {
+    /// Creates a logger that discards every event.
+    public init() {}
+
+    public func log(level: LogLevel, message: String, metadata: [String: String]) {}
+}
