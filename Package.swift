@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "SluicePostgres", targets: ["SluicePostgres"]),
         .library(name: "Sluice", targets: ["Sluice"]),
+        .library(name: "EmbeddedPostgres", targets: ["EmbeddedPostgres"]),
     ],
     targets: [
         // libpq, from Debian's libpq-dev.
@@ -17,5 +18,8 @@ let package = Package(
         ),
         .target(name: "SluicePostgres", dependencies: ["CLibPQ"]),
         .target(name: "Sluice", dependencies: ["SluicePostgres"]),
+        .target(name: "EmbeddedPostgres", dependencies: ["SluicePostgres"]),
+        .target(name: "SluiceTestSupport", dependencies: ["SluicePostgres", "EmbeddedPostgres"]),
+        .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTestSupport"]),
     ]
 )

@@ -54,6 +54,8 @@ final class LibPQConnection {
             throw PostgresError(kind: .connectionFailed, message: "libpq could not allocate a connection")
         }
         let connection = LibPQConnection(handle: handle)
+        // libpq prints notices and warnings to stderr by default; a library must stay quiet.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
         guard PQstatus(handle) == CONNECTION_OK else {
             throw PostgresError(kind: .connectionFailed, message: connection.lastErrorMessage)
         }

@@ -12,10 +12,12 @@ enum PostgresTimestamp {
     /// Formats a date as `2026-12-04T19:53:11.123456Z`, rounded to the nearest microsecond.
     /// Years before 1 AD get PostgreSQL's ` BC` suffix.
     static func format(_ date: Date) -> String {
-        if date >= Date.distantFuture {
+        // Only the exact sentinels map to infinity, because real dates before 1 AD are earlier
+        // than `distantPast`.
+        if date == Date.distantFuture {
             return "infinity"
         }
-        if date <= Date.distantPast {
+        if date == Date.distantPast {
             return "-infinity"
         }
         let microseconds = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
