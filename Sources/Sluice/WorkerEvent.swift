@@ -1,0 +1,47 @@
+/// Everything that happens to a running worker, delivered to its event loop in order.
+enum WorkerEvent: Sendable {
+    case registered
+    case notified(queue: String)
+    case cancelNotified(runID: Int64)
+    case listenerReconnected
+    case pollTimerFired
+    case heartbeatDue
+    case claimed([WorkerState.ClaimedRun], requested: Int)
+    case claimFailed
+    case finished(runID: Int64, attempt: Int, outcome: WorkerState.Outcome)
+    case reported
+    case reportFailed([WorkerState.Report])
+    case reportRetryDue
+    case heartbeatSucceeded(lostRunIDs: [Int64])
+    case heartbeatFailed
+    case workerExpired
+    case deadlinePassed(runID: Int64, attempt: Int)
+    case drainRequested
+    case drainTimedOut
+}
+
+extension WorkerState {
+    /// Applies one event and returns the actions it causes.
+    mutating func apply(_ event: WorkerEvent) -> [Action] {
+        switch event {
+        case .registered: registered()
+        case .notified(let queue): notified(queue: queue)
+        case .cancelNotified(let runID): cancelNotified(runID: runID)
+        case .listenerReconnected: listenerReconnected()
+        case .pollTimerFired: pollTimerFired()
+        case .heartbeatDue: heartbeatDue()
+        case .claimed(let runs, let requested): claimed(runs, requested: requested)
+        case .claimFailed: claimFailed()
+        case .finished(let runID, let attempt, let outcome): finished(runID: runID, attempt: attempt, outcome: outcome)
+        case .reported: reported()
+        case .reportFailed(let batch): reportFailed(batch)
+        case .reportRetryDue: reportRetryDue()
+        case .heartbeatSucceeded(let lost): heartbeatSucceeded(lostRunIDs: lost)
+        case .heartbeatFailed: heartbeatFailed()
+        case .workerExpired: workerExpired()
+        case .deadlinePassed(let runID, let attempt): deadlinePassed(runID: runID, attempt: attempt)
+        case .drainRequested: drainRequested()
+        case .drainTimedOut: drainTimedOut()
+        }
+    }
+}

@@ -1,0 +1,519 @@
+import Foundation
+import SluicePostgres
+
+/// The I/O side of one `Worker.run()`: feeds events to a `WorkerState` and performs the actions
+/// it returns. Database calls, handlers and timers run as separate Swift tasks that report back
+/// through the event stream, so the loop itself never waits on the database, except while it
+/// registers.
+actor WorkerRuntime {
+    private let worker: Worker
+    private let events: AsyncStream<WorkerEvent>
+    private let continuation: AsyncStream<WorkerEvent>.Continuation
+    private let logger: any SluiceLogger
+    private let executors: [String: TaskExecutor]
+    private let taskTimeouts: [String: Duration]
+
+    private var state: WorkerState
+    private var database: WorkerDatabase?
+    private var listener: PostgresListener?
+    private var workerID: UUID?
+    private var handlers: [Int64: Handler] = [:]
+    private var backgroundTasks: [Task<Void, Never>] = []
+    private var reportBackoff = ReconnectBackoff(policy: ReconnectPolicy(maximumAttempts: nil))
+
+    private struct Handler {
+        var attempt: Int
+        var task: Task<Void, Never>
+        var deadlineTimer: Task<Void, Never>
+        var cancellation: CancellationBox
+    }
+
+    init(worker: Worker, events: AsyncStream<WorkerEvent>) {
+        self.worker = worker
+        self.events = events
+        logger = worker.logger
+        // The control's continuation is the only other producer; events from this runtime's
+        // tasks go through a second stream merged below.
+        let (merged, continuation) = AsyncStream<WorkerEvent>.makeStream()
+        self.continuation = continuation
+        self.mergedEvents = merged
+        executors = Dictionary(uniqueKeysWithValues: worker.tasks.map { ($0.name, $0.executor) })
+        taskTimeouts = Dictionary(uniqueKeysWithValues: worker.tasks.map { ($0.name, $0.options.timeout) })
+        let queues = worker.queues ?? worker.tasks.map(\.options.queue)
+        state = WorkerState(slots: worker.slots, queues: Set(queues))
+    }
+
+    private let mergedEvents: AsyncStream<WorkerEvent>
+
+    /// Starts the worker and processes events until it stops.
+    func run() async throws {
+        // Control events (shutdown, signals) join the runtime's own events.
+        let forward = Task { [events, continuation] in
+            for await event in events {
+                continuation.yield(event)
+            }
+        }
+        defer {
+            forward.cancel()
+        }
+        try await start()
+        for await event in mergedEvents {
+            observe(event)
+            let actions = state.apply(event)
+            if await perform(actions) {
+                break
+            }
+        }
+    }
+
+    /// Keeps the runtime's own bookkeeping in step with an event before the state sees it.
+    private func observe(_ event: WorkerEvent) {
+        switch event {
+        case .finished(let runID, let attempt, _):
+            if let handler = handlers[runID], handler.attempt == attempt {
+                handler.deadlineTimer.cancel()
+                handlers.removeValue(forKey: runID)
+            }
+        case .reported:
+            reportBackoff.recordSuccess()
+        case .reportFailed:
+            let delay: Duration
+            if case .retry(let next) = reportBackoff.recordFailure() {
+                delay = next
+            } else {
+                delay = .seconds(2)
+            }
+            Task { [continuation] in
+                try? await Task.sleep(for: delay)
+                continuation.yield(.reportRetryDue)
+            }
+        default:
+            break
+        }
+    }
+
+    // MARK: Start and stop
+
+    private func start() async throws {
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(
+                worker.client.connectionString, applicationName: "sluice-worker \(worker.name)")
+            for task in worker.tasks {
+                try await SluiceClient.define(task, on: connection)
+            }
+            listener = try await PostgresListener.start(
+                worker.client.connectionString, channels: ["sluice_ready", "sluice_cancel"],
+                applicationName: "sluice-worker \(worker.name)")
+        } catch {
+            listener?.close()
+            throw SluiceError.from(error)
+        }
+        database = WorkerDatabase(connection: connection)
+        try await register(isFirst: true)
+        consumeNotifications()
+        startTimers()
+        logger.info(
+            "worker started",
+            [
+                "worker": worker.name, "worker_id": workerID?.uuidString ?? "", "slots": String(worker.slots),
+                "tasks": worker.tasks.map(\.name).joined(separator: ","),
+            ])
+        continuation.yield(.registered)
+    }
+
+    /// Registers a new incarnation, retrying with backoff; the first registration throws on an
+    /// error that is not a connection error.
+    private func register(isFirst: Bool) async throws {
+        guard let database else {
+            return
+        }
+        let labels = (try? PostgresJSON(encoding: worker.labels)) ?? PostgresJSON("{}")
+        var backoff = ReconnectBackoff(policy: ReconnectPolicy(maximumAttempts: nil))
+        while true {
+            do {
+                workerID = try await database.register(
+                    name: worker.name, tasks: worker.tasks.map(\.name), slots: worker.slots, queues: worker.queues,
+                    labels: labels, leaseTimeout: worker.leaseTimeout)
+                return
+            } catch {
+                let sluiceError = SluiceError.from(error)
+                if isFirst && sluiceError.code != .connection {
+                    throw sluiceError
+                }
+                guard case .retry(let delay) = backoff.recordFailure() else {
+                    throw sluiceError
+                }
+                logger.error(
+                    "worker registration failed; retrying",
+                    ["worker": worker.name, "error": sluiceError.description, "retry_in": "\(delay)"])
+                try? await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    /// Stops the incarnation, closes the connections and cancels the timers.
+    private func stop() async {
+        for task in backgroundTasks {
+            task.cancel()
+        }
+        if let database, let workerID {
+            do {
+                let rows = try await database.connection.query("SELECT sluice.stop_worker($1, 'stopped')", [workerID])
+                let released = (try? rows[0].decode(Int.self, at: 0)) ?? 0
+                logger.info(
+                    "worker stopped",
+                    ["worker": worker.name, "worker_id": workerID.uuidString, "released_runs": String(released)])
+            } catch {
+                logger.warning(
+                    "stopping the worker incarnation failed; its lease expires instead",
+                    ["worker": worker.name, "worker_id": workerID.uuidString, "error": SluiceError.from(error).description])
+            }
+        }
+        listener?.close()
+        await database?.connection.close()
+        continuation.finish()
+    }
+
+    // MARK: Event sources
+
+    private func consumeNotifications() {
+        guard let listener else {
+            return
+        }
+        backgroundTasks.append(
+            Task { [continuation] in
+                for await event in listener.notifications {
+                    switch event {
+                    case .notification(let channel, let payload, _):
+                        if channel == "sluice_ready" {
+                            continuation.yield(.notified(queue: payload))
+                        } else if channel == "sluice_cancel", let runID = Int64(payload) {
+                            continuation.yield(.cancelNotified(runID: runID))
+                        }
+                    case .reconnected:
+                        continuation.yield(.listenerReconnected)
+                    }
+                }
+            })
+    }
+
+    private func startTimers() {
+        let pollInterval = worker.pollInterval
+        let heartbeatInterval = worker.leaseTimeout / 3
+        backgroundTasks.append(Self.repeating(every: pollInterval, continuation, .pollTimerFired))
+        backgroundTasks.append(Self.repeating(every: heartbeatInterval, continuation, .heartbeatDue))
+    }
+
+    private static func repeating(
+        every interval: Duration, _ continuation: AsyncStream<WorkerEvent>.Continuation, _ event: WorkerEvent
+    ) -> Task<Void, Never> {
+        Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                continuation.yield(event)
+            }
+        }
+    }
+
+    // MARK: Actions
+
+    /// Performs `actions`; returns true when the worker stopped.
+    private func perform(_ actions: [WorkerState.Action]) async -> Bool {
+        var claimCount: Int?
+        var reportBatch: [WorkerState.Report]?
+        for action in actions {
+            switch action {
+            case .register:
+                await reregister()
+            case .claim(let count):
+                claimCount = count
+            case .report(let batch):
+                reportBatch = batch
+            case .start(let run):
+                startHandler(run)
+            case .heartbeat(let runIDs):
+                sendHeartbeat(runIDs)
+            case .cancel(let runID, let reason):
+                cancelHandler(runID, reason: reason)
+            case .startDrainTimer:
+                logger.info(
+                    "worker draining",
+                    ["worker": worker.name, "executing": String(state.executingCount),
+                     "drain_timeout": "\(worker.drainTimeout)"])
+                let drainTimeout = worker.drainTimeout
+                backgroundTasks.append(
+                    Task { [continuation] in
+                        try? await Task.sleep(for: drainTimeout)
+                        continuation.yield(.drainTimedOut)
+                    })
+            case .stop:
+                await stop()
+                return true
+            }
+        }
+        if claimCount != nil || reportBatch != nil {
+            sendReportsAndClaim(reportBatch ?? [], claimCount: claimCount)
+        }
+        return false
+    }
+
+    private func reregister() async {
+        let previous = workerID?.uuidString ?? ""
+        logger.warning(
+            "worker incarnation was stopped by the database; cancelled its handlers and registering again",
+            ["worker": worker.name, "worker_id": previous])
+        try? await register(isFirst: false)
+        logger.info(
+            "worker registered again",
+            ["worker": worker.name, "worker_id": workerID?.uuidString ?? "", "previous_worker_id": previous])
+        continuation.yield(.registered)
+    }
+
+    private func startHandler(_ run: WorkerState.ClaimedRun) {
+        let cancellation = CancellationBox()
+        let context = TaskContext(
+            runID: run.runID, taskName: run.task, attempt: run.attempt, maxAttempts: run.maxAttempts,
+            metadata: PostgresJSON(run.metadata), deadline: run.deadline, logger: logger,
+            cancellation: cancellation)
+        let executor = executors[run.task]
+        let timeout = taskTimeouts[run.task] ?? run.timeLeft
+        let logger = logger
+        logger.debug("run started", ["run_id": String(run.runID), "task": run.task, "attempt": String(run.attempt)])
+        let task = Task { [continuation] in
+            let outcome: WorkerState.Outcome
+            if let executor {
+                outcome = await Self.execute(executor, input: run.input, context: context, timeout: timeout)
+            } else {
+                outcome = .failed(message: "worker has no handler for task \(run.task)", retryable: true)
+            }
+            continuation.yield(.finished(runID: run.runID, attempt: run.attempt, outcome: outcome))
+        }
+        let timer = Task { [continuation] in
+            do {
+                try await Task.sleep(for: run.timeLeft)
+                continuation.yield(.deadlinePassed(runID: run.runID, attempt: run.attempt))
+            } catch {}
+        }
+        handlers[run.runID] = Handler(attempt: run.attempt, task: task, deadlineTimer: timer, cancellation: cancellation)
+    }
+
+    /// Runs a handler and turns its result or error into an outcome.
+    private static func execute(
+        _ executor: TaskExecutor, input: String, context: TaskContext, timeout: Duration
+    ) async -> WorkerState.Outcome {
+        do {
+            return .succeeded(output: try await executor.execute(input, context))
+        } catch {
+            switch context.cancellationReason {
+            case .deadlinePassed:
+                return .failed(message: "attempt timed out after \(timeout): \(error)", retryable: true)
+            case .some(let reason):
+                return .failed(message: "attempt cancelled (\(reason)): \(error)", retryable: true)
+            case nil:
+                return .failed(message: String(describing: error), retryable: !(error is any NonRetryableError))
+            }
+        }
+    }
+
+    private func cancelHandler(_ runID: Int64, reason: CancellationReason) {
+        guard let handler = handlers[runID] else {
+            return
+        }
+        handler.cancellation.record(reason)
+        handler.task.cancel()
+        handler.deadlineTimer.cancel()
+        let level: LogLevel = reason == .cancelledByUser ? .info : .warning
+        logger.log(
+            level: level, message: "cancelling handler",
+            metadata: ["run_id": String(runID), "attempt": String(handler.attempt), "reason": reason.description])
+    }
+
+    private func sendHeartbeat(_ runIDs: [Int64]) {
+        guard let database, let workerID else {
+            continuation.yield(.heartbeatFailed)
+            return
+        }
+        let logger = logger
+        Task { [continuation] in
+            do {
+                let rows = try await database.connection.queryCached(
+                    "SELECT id FROM sluice.heartbeat($1, $2::bigint[]) AS id", [workerID, runIDs])
+                let lost = try rows.map { try $0.decode(Int64.self, at: 0) }
+                for runID in lost {
+                    logger.warning("lease lost; the run is no longer held by this worker", ["run_id": String(runID)])
+                }
+                continuation.yield(.heartbeatSucceeded(lostRunIDs: lost))
+            } catch {
+                continuation.yield(.heartbeatFailed)
+                Self.handleDatabaseError(error, during: "heartbeat", logger: logger, continuation: continuation)
+            }
+        }
+    }
+
+    /// Logs a database error; SL005 means the incarnation was stopped and must register again.
+    private static func handleDatabaseError(
+        _ error: any Error, during operation: String, logger: any SluiceLogger,
+        continuation: AsyncStream<WorkerEvent>.Continuation
+    ) {
+        let sluiceError = SluiceError.from(error)
+        if sluiceError.code == .workerNotRegistered {
+            continuation.yield(.workerExpired)
+            return
+        }
+        logger.error("\(operation) failed", ["error": sluiceError.description])
+    }
+
+    // MARK: Reports and claims
+
+    /// Sends the reports and the claim in one pipeline, so a busy worker reports and claims in
+    /// one round trip. Each statement has its own sync point: a failed claim does not undo the
+    /// reports.
+    private func sendReportsAndClaim(_ batch: [WorkerState.Report], claimCount: Int?) {
+        guard let database, let workerID else {
+            if !batch.isEmpty {
+                continuation.yield(.reportFailed(batch))
+            }
+            if claimCount != nil {
+                continuation.yield(.claimFailed)
+            }
+            return
+        }
+        let reportStatements = WorkerDatabase.reportStatements(batch)
+        var statements = reportStatements.map { (sql: $0.sql, parameters: $0.parameters) }
+        if let claimCount {
+            statements.append((WorkerDatabase.claimSQL, [workerID, claimCount]))
+        }
+        let logger = logger
+        Task { [continuation] in
+            let results: [Result<PostgresRows, PostgresError>]
+            do {
+                results = try await database.connection.pipelineResults(statements)
+            } catch {
+                logger.error("sending reports and claim failed", ["error": SluiceError.from(error).description])
+                if !batch.isEmpty {
+                    continuation.yield(.reportFailed(batch))
+                }
+                if claimCount != nil {
+                    continuation.yield(.claimFailed)
+                }
+                return
+            }
+            var reportsLost = false
+            for (index, statement) in reportStatements.enumerated() {
+                let handled = await Self.handleReportResult(
+                    results[index], reports: statement.reports, database: database, logger: logger)
+                reportsLost = reportsLost || !handled
+            }
+            if !batch.isEmpty {
+                if reportsLost {
+                    continuation.yield(.reportFailed(batch))
+                } else {
+                    continuation.yield(.reported)
+                }
+            }
+            if let claimCount {
+                switch results[reportStatements.count] {
+                case .success(let rows):
+                    do {
+                        continuation.yield(.claimed(try WorkerDatabase.claimedRuns(rows), requested: claimCount))
+                    } catch {
+                        logger.error("claim returned rows that do not decode", ["error": "\(error)"])
+                        continuation.yield(.claimFailed)
+                    }
+                case .failure(let error):
+                    continuation.yield(.claimFailed)
+                    Self.handleDatabaseError(error, during: "claim", logger: logger, continuation: continuation)
+                }
+            }
+        }
+    }
+
+    /// Logs the outcome of a `complete` or `fail` statement. Returns false when the reports must
+    /// be sent again because the connection failed.
+    private static func handleReportResult(
+        _ result: Result<PostgresRows, PostgresError>, reports: [WorkerState.Report], database: WorkerDatabase,
+        logger: any SluiceLogger
+    ) async -> Bool {
+        switch result {
+        case .success(let rows):
+            logReportRows(rows, reports: reports, logger: logger)
+            return true
+        case .failure(let error) where error.isConnectionError:
+            logger.error("sending reports failed; retrying", ["error": error.description])
+            return false
+        case .failure(let error):
+            // A server error rejects the whole batch, for example one output over the size
+            // limit, so send each report alone and fail the runs whose output is rejected.
+            logger.error("a report batch was rejected; sending each report alone", ["error": error.description])
+            for report in reports {
+                await sendAlone(report, database: database, logger: logger)
+            }
+            return true
+        }
+    }
+
+    private static func sendAlone(_ report: WorkerState.Report, database: WorkerDatabase, logger: any SluiceLogger) async {
+        let statement = WorkerDatabase.reportStatements([report])[0]
+        do {
+            let rows = try await database.connection.query(statement.sql, statement.parameters)
+            logReportRows(rows, reports: [report], logger: logger)
+        } catch let error as PostgresError where !error.isConnectionError {
+            guard case .succeeded = report.outcome else {
+                logger.error(
+                    "recording a failed attempt was rejected; the lease expires instead",
+                    ["run_id": String(report.runID), "error": error.description])
+                return
+            }
+            logger.error(
+                "the output was rejected; failing the run", ["run_id": String(report.runID), "error": error.description])
+            let failure = WorkerState.Report(
+                runID: report.runID, attempt: report.attempt,
+                outcome: .failed(message: "the output could not be stored: \(error.description)", retryable: false))
+            await sendAlone(failure, database: database, logger: logger)
+        } catch {
+            logger.error(
+                "sending a report failed; the lease expires instead",
+                ["run_id": String(report.runID), "error": SluiceError.from(error).description])
+        }
+    }
+
+    private static func logReportRows(_ rows: PostgresRows, reports: [WorkerState.Report], logger: any SluiceLogger) {
+        if rows.columnNames.count == 1 {
+            let accepted = Set(rows.compactMap { try? $0.decode(Int64.self, at: 0) })
+            for report in reports {
+                let metadata = ["run_id": String(report.runID), "attempt": String(report.attempt)]
+                if accepted.contains(report.runID) {
+                    logger.debug("run succeeded", metadata)
+                } else {
+                    logger.info("completion rejected: the attempt no longer holds the run", metadata)
+                }
+            }
+            return
+        }
+        var statusByRunID: [Int64: String] = [:]
+        for row in rows {
+            if let runID = try? row.decode(Int64.self, at: 0), let status = try? row.decode(String.self, at: 1) {
+                statusByRunID[runID] = status
+            }
+        }
+        for report in reports {
+            guard case .failed(let message, let retryable) = report.outcome else {
+                continue
+            }
+            var metadata = [
+                "run_id": String(report.runID), "attempt": String(report.attempt), "error": message,
+                "retryable": String(retryable),
+            ]
+            switch statusByRunID[report.runID] {
+            case nil:
+                logger.info("failure rejected: the attempt no longer holds the run", metadata)
+            case "failed":
+                logger.warning("run failed", metadata)
+            case let status?:
+                metadata["status"] = status
+                logger.info("attempt failed; the run will be retried", metadata)
+            }
+        }
+    }
+}
