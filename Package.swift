@@ -21,5 +21,6 @@ let package = Package(
         .target(name: "EmbeddedPostgres", dependencies: ["SluicePostgres"]),
         .target(name: "SluiceTestSupport", dependencies: ["SluicePostgres", "EmbeddedPostgres"]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTestSupport"]),
+        .testTarget(name: "EmbeddedPostgresTests", dependencies: ["EmbeddedPostgres", "SluiceTestSupport"]),
     ]
 )

@@ -70,19 +70,10 @@ public final class EmbeddedPostgres: Sendable {
         if isRunning {
             return
         }
+        let options = try serverOptions()
         try prepareDirectory()
         if !FileManager.default.fileExists(atPath: directory.appendingPathComponent("PG_VERSION").path) {
             try initializeCluster()
-        }
-        var options = "-k \(Self.shellQuoted(directory.path)) -p \(port) -c listen_addresses=''"
-        for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
-            guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }) else {
-                throw EmbeddedPostgresError(
-                    command: "pg_ctl start", status: nil,
-                    output: "invalid setting name \"\(name)\"; use letters, digits, _ and . only",
-                    serverLogTail: "")
-            }
-            options += " -c \(name)=\(Self.shellQuoted(value))"
         }
         try runChecked("pg_ctl", [
             "start", "-w", "-D", directory.path, "-l", logFile.path, "-o", options,
@@ -94,8 +85,12 @@ public final class EmbeddedPostgres: Sendable {
     /// - Parameter mode: `.fast` (default) disconnects clients and shuts down cleanly;
     ///   `.immediate` aborts.
     public func stop(mode: StopMode = .fast) throws {
-        guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("postmaster.pid").path)
-        else { return }
+        // `pg_ctl status` exits with 0 only when a live server owns postmaster.pid, so a stale
+        // pid file left by a crash does not make stop fail.
+        let status = try commands.run("pg_ctl", ["status", "-D", directory.path], asServerUser: true)
+        guard status.status == 0 else {
+            return
+        }
         try runChecked("pg_ctl", ["stop", "-w", "-D", directory.path, "-m", mode.rawValue])
     }
 
@@ -134,6 +129,21 @@ public final class EmbeddedPostgres: Sendable {
             throw error
         }
         await connection.close()
+    }
+
+    /// Builds the `pg_ctl -o` options: socket directory, port, no TCP, then `settings`.
+    private func serverOptions() throws -> String {
+        var options = "-k \(Self.shellQuoted(directory.path)) -p \(port) -c listen_addresses=''"
+        for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
+            guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }) else {
+                throw EmbeddedPostgresError(
+                    command: "pg_ctl start", status: nil,
+                    output: "invalid setting name \"\(name)\"; use letters, digits, _ and . only",
+                    serverLogTail: "")
+            }
+            options += " -c \(name)=\(Self.shellQuoted(value))"
+        }
+        return options
     }
 
     private var logFile: URL {
