@@ -18,6 +18,10 @@ let package = Package(
         ),
         .target(name: "SluicePostgres", dependencies: ["CLibPQ"]),
         .target(name: "Sluice", dependencies: ["SluicePostgres"]),
+        .executableTarget(
+            name: "SluiceTestWorker", dependencies: ["Sluice", "SluicePostgres"], path: "Tests/Fixtures/SluiceTestWorker"),
+        .testTarget(
+            name: "SluiceTests", dependencies: ["Sluice", "SluiceTestSupport", "SluiceTestWorker"]),
         .target(name: "EmbeddedPostgres", dependencies: ["SluicePostgres"]),
         .target(name: "SluiceTestSupport", dependencies: ["SluicePostgres", "EmbeddedPostgres"]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTestSupport"]),

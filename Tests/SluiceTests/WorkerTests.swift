@@ -1,0 +1,245 @@
+import Foundation
+import Sluice
+import SluicePostgres
+import Testing
+
+struct Flaky: Error, CustomStringConvertible {
+    var description: String { "flaky failure with a NUL \u{0} inside" }
+}
+
+struct Fatal: NonRetryableError {}
+
+@Suite struct WorkerTests {
+    static func worker(_ fixture: SluiceFixture, _ tasks: [any AnyTaskDefinition], slots: Int = 4) -> Worker {
+        Worker(
+            client: fixture.client, name: "test-worker", slots: slots, tasks: tasks, leaseTimeout: .seconds(3),
+            drainTimeout: .seconds(5), pollInterval: .milliseconds(200), handleSignals: false)
+    }
+
+    @Test func slotsBoundConcurrency() async throws {
+        let fixture = try await SluiceFixture.make()
+        let executing = Counter()
+        let slow = Sluice.task("slow", retries: .none) { (_: Empty, _: TaskContext) in
+            executing.add(1)
+            try await Task.sleep(for: .milliseconds(100))
+            executing.add(-1)
+        }
+        try await fixture.client.define(slow)
+        let runs = try await fixture.client.enqueueMany(slow, Array(repeating: Empty(), count: 12))
+        let worker = Self.worker(fixture, [slow], slots: 3)
+        let running = fixture.start(worker)
+        for run in runs {
+            _ = try await run.result(timeout: .seconds(20))
+        }
+        #expect(executing.maximum == 3)
+        worker.shutdown()
+        try await running.value
+        await fixture.close()
+    }
+
+    @Test func failingHandlerRetriedThenSucceeds() async throws {
+        let fixture = try await SluiceFixture.make()
+        let flaky = Sluice.task("flaky", retries: .fixed(maxAttempts: 3, delay: .zero)) {
+            (_: Empty, context: TaskContext) -> Sum in
+            if context.attempt < 3 {
+                throw Flaky()
+            }
+            return Sum(sum: context.attempt)
+        }
+        let worker = Self.worker(fixture, [flaky])
+        let running = fixture.start(worker)
+        try await waitUntil("the worker defined its task") {
+            try await fixture.sql.query("SELECT 1 FROM sluice.tasks WHERE name = 'flaky'").count == 1
+        }
+        let run = try await fixture.client.enqueue(flaky, Empty())
+        #expect(try await run.result(timeout: .seconds(10)) == Sum(sum: 3))
+        let errors = try await fixture.sql.query(
+            "SELECT error->>'message' FROM sluice.attempt_errors WHERE run_id = $1 ORDER BY attempt", [run.id])
+        #expect(errors.count == 2)
+        #expect(try errors[0].decode(String.self, at: 0) == "flaky failure with a NUL \\u0000 inside")
+        #expect(fixture.logger.events.contains { $0.message.contains("will be retried") })
+        worker.shutdown()
+        try await running.value
+        await fixture.close()
+    }
+
+    @Test func nonRetryableErrorFailsAtOnce() async throws {
+        let fixture = try await SluiceFixture.make()
+        let calls = Counter()
+        let fatal = Sluice.task("fatal", retries: .fixed(maxAttempts: 5, delay: .zero)) { (_: Empty, _: TaskContext) in
+            calls.add(1)
+            throw Fatal()
+        }
+        let wrapped = Sluice.task("wrapped", retries: .fixed(maxAttempts: 5, delay: .zero)) {
+            (_: Empty, _: TaskContext) in
+            calls.add(1)
+            throw .nonRetryable(Flaky())
+        }
+        try await fixture.client.define(fatal)
+        try await fixture.client.define(wrapped)
+        let worker = Self.worker(fixture, [fatal, wrapped])
+        let running = fixture.start(worker)
+        for run in [try await fixture.client.enqueue(fatal, Empty()), try await fixture.client.enqueue(wrapped, Empty())] {
+            let error = await #expect(throws: SluiceError.self) {
+                try await run.result(timeout: .seconds(10))
+            }
+            #expect(error?.code == .runFailed)
+            #expect(try await run.info().attempt == 1)
+        }
+        #expect(calls.value == 2)
+        worker.shutdown()
+        try await running.value
+        await fixture.close()
+    }
+
+    @Test func cancelStopsRunningHandler() async throws {
+        let fixture = try await SluiceFixture.make()
+        let started = Counter()
+        let observedReason = LockedBox<CancellationReason?>(nil)
+        let waiter = Sluice.task("waiter") { (_: Empty, context: TaskContext) in
+            started.add(1)
+            do {
+                try await Task.sleep(for: .seconds(60))
+            } catch {
+                observedReason.set(context.cancellationReason)
+                throw error
+            }
+        }
+        try await fixture.client.define(waiter)
+        let run = try await fixture.client.enqueue(waiter, Empty())
+        let worker = Self.worker(fixture, [waiter])
+        let running = fixture.start(worker)
+        try await waitUntil("the handler started") { started.value == 1 }
+        #expect(try await run.cancel(reason: "no longer needed"))
+        try await waitUntil("the handler saw the cancellation") { observedReason.get() != nil }
+        #expect(observedReason.get() == .cancelledByUser)
+        let error = await #expect(throws: SluiceError.self) {
+            try await run.result(timeout: .seconds(5))
+        }
+        #expect(error?.code == .runCancelled)
+        #expect(error?.message.contains("no longer needed") == true)
+        worker.shutdown()
+        try await running.value
+        await fixture.close()
+    }
+
+    @Test func executionTimeoutCancelsHandler() async throws {
+        let fixture = try await SluiceFixture.make()
+        let observedReason = LockedBox<CancellationReason?>(nil)
+        let stuck = Sluice.task("stuck", retries: .none, timeout: .seconds(1)) { (_: Empty, context: TaskContext) in
+            do {
+                try await Task.sleep(for: .seconds(60))
+            } catch {
+                observedReason.set(context.cancellationReason)
+                throw error
+            }
+        }
+        try await fixture.client.define(stuck)
+        let run = try await fixture.client.enqueue(stuck, Empty())
+        let worker = Self.worker(fixture, [stuck])
+        let running = fixture.start(worker)
+        let error = await #expect(throws: SluiceError.self) {
+            try await run.result(timeout: .seconds(10))
+        }
+        #expect(error?.code == .runFailed)
+        #expect(error?.message.contains("timed out") == true)
+        #expect(observedReason.get() == .deadlinePassed)
+        worker.shutdown()
+        try await running.value
+        await fixture.close()
+    }
+
+    @Test func lateCompletionAfterCancelRejected() async throws {
+        let fixture = try await SluiceFixture.make()
+        let started = Counter()
+        let release = Counter()
+        // Ignores cancellation and returns an output once the test releases it.
+        let stubborn = Sluice.task("stubborn") { (_: Empty, _: TaskContext) -> Sum in
+            started.add(1)
+            while release.value == 0 {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return Sum(sum: 1)
+        }
+        try await fixture.client.define(stubborn)
+        let run = try await fixture.client.enqueue(stubborn, Empty())
+        let worker = Self.worker(fixture, [stubborn])
+        let running = fixture.start(worker)
+        try await waitUntil("the handler started") { started.value == 1 }
+        #expect(try await run.cancel())
+        release.add(1)
+        try await waitUntil("the completion was rejected") {
+            fixture.logger.events.contains { $0.message.contains("completion rejected") && $0.metadata["run_id"] == String(run.id) }
+        }
+        let info = try await run.info()
+        #expect(info.status == .cancelled)
+        #expect(info.output == nil)
+        worker.shutdown()
+        try await running.value
+        await fixture.close()
+    }
+
+    @Test func shutdownDrainsInFlightHandlers() async throws {
+        let fixture = try await SluiceFixture.make()
+        let started = Counter()
+        let finished = Counter()
+        let slow = Sluice.task("drain-slow") { (_: Empty, _: TaskContext) in
+            started.add(1)
+            try await Task.sleep(for: .milliseconds(500))
+            finished.add(1)
+        }
+        try await fixture.client.define(slow)
+        let runs = try await fixture.client.enqueueMany(slow, [Empty(), Empty()])
+        let worker = Self.worker(fixture, [slow])
+        let running = fixture.start(worker)
+        try await waitUntil("both handlers started") { started.value == 2 }
+        worker.shutdown()
+        try await running.value
+        #expect(finished.value == 2)
+        for run in runs {
+            #expect(try await fixture.status(run.id) == "succeeded")
+        }
+        let stopped = try await fixture.sql.query(
+            "SELECT count(*)::int FROM sluice.workers WHERE stopped_at IS NOT NULL")[0].decode(Int.self, at: 0)
+        #expect(stopped == 1)
+        await fixture.close()
+    }
+
+    @Test func cancellingCallerTaskDrains() async throws {
+        let fixture = try await SluiceFixture.make()
+        let task = Sluice.task("noop") { (_: Empty, _: TaskContext) in }
+        let running = fixture.start(Self.worker(fixture, [task]))
+        try await waitUntil("the worker registered") {
+            try await fixture.sql.query("SELECT 1 FROM sluice.workers").count == 1
+        }
+        running.cancel()
+        try await running.value
+        let stopped = try await fixture.sql.query(
+            "SELECT count(*)::int FROM sluice.workers WHERE stopped_at IS NOT NULL")[0].decode(Int.self, at: 0)
+        #expect(stopped == 1)
+        await fixture.close()
+    }
+}
+
+/// A value shared between a handler and the test.
+final class LockedBox<Value: Sendable>: @unchecked Sendable {
+    // @unchecked: `value` is guarded by `lock`.
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+    }
+
+    func get() -> Value {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+
+    func set(_ newValue: Value) {
+        lock.lock()
+        value = newValue
+        lock.unlock()
+    }
+}
