@@ -11,7 +11,7 @@ import SluicePostgres
 /// The methods block while the commands run (a few seconds for `initdb`); call them off Swift's
 /// cooperative thread pool where that matters.
 public final class EmbeddedPostgres: Sendable {
-    /// How `stop(mode:)` shuts the server down (`pg_ctl stop -m`).
+    /// The shutdown mode of `stop(mode:)`, passed as `pg_ctl stop -m`.
     public enum StopMode: String, Sendable {
         /// Disconnect clients and shut down cleanly.
         case fast
@@ -52,7 +52,7 @@ public final class EmbeddedPostgres: Sendable {
         "host=\(Self.quoted(directory.path)) port=\(port) user=postgres dbname=\(Self.quoted(database))"
     }
 
-    /// True when a server answers on this directory's socket (`pg_isready`).
+    /// True when a server accepts connections on this directory's socket (`pg_isready`).
     public var isRunning: Bool {
         guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("postmaster.pid").path)
         else { return false }

@@ -163,7 +163,7 @@ final class LibPQConnection {
             sqlState: sqlState, detail: field("D"), hint: field("H"), sql: sql)
     }
 
-    /// The error for a call that returned no result at all.
+    /// Builds the error for a call that returned no result at all.
     func connectionError(sql: String?) -> PostgresError {
         PostgresError(kind: isOK ? .unsupported : .connectionLost, message: lastErrorMessage, sql: sql)
     }

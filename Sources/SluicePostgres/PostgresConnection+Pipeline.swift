@@ -3,9 +3,9 @@ extension PostgresConnection {
     /// order.
     ///
     /// The statements share one sync point, so they run as one implicit transaction unless they
-    /// contain their own BEGIN/COMMIT: when one fails, the statements after it are skipped, the
-    /// ones before it are rolled back, and the call throws the failing statement's error with
-    /// `statementIndex` set. Use `pipelineResults(_:)` for statements that should succeed or
+    /// contain their own BEGIN/COMMIT. When one fails, the statements after it are skipped and
+    /// the ones before it are rolled back. The call then throws the failing statement's error
+    /// with `statementIndex` set. Use `pipelineResults(_:)` for statements that should succeed or
     /// fail independently.
     public func pipeline(
         _ statements: [(sql: String, parameters: [(any PostgresEncodable)?])]

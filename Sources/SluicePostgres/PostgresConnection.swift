@@ -14,8 +14,8 @@ import Foundation
 /// reconnects following `reconnectPolicy`, re-preparing named statements as they are used.
 /// Session state (SET, temporary tables, open transactions) does not survive a reconnect.
 ///
-/// NOTE: Task cancellation does not interrupt a running statement; the call returns when the
-/// server answers.
+/// NOTE: Task cancellation does not interrupt a running statement, so the call returns only when
+/// the server has responded.
 public final class PostgresConnection: @unchecked Sendable {
     // @unchecked: every `var` below is read and written only on `queue`.
 

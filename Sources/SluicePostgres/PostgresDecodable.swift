@@ -13,7 +13,7 @@ public protocol PostgresDecodable {
 /// The reason a single value could not be decoded; `PostgresRow` wraps it into a
 /// `PostgresError` of kind `.decoding` naming the column.
 public struct PostgresDecodingFailure: Error, Sendable {
-    /// What is wrong with the value, without the value itself.
+    /// The problem with the value, described without the value itself.
     public var reason: String
 
     /// Creates a failure with a reason that must not contain the value.

@@ -103,8 +103,8 @@ public final class PostgresListener: @unchecked Sendable {
         return listener
     }
 
-    /// Starts listening on `channel`; returns once the server has run LISTEN, or once the
-    /// channel is recorded while the connection is down (it is listened on after reconnecting).
+    /// Starts listening on `channel` and returns once the server has run LISTEN. While the
+    /// connection is down it returns at once, and LISTEN runs after reconnecting.
     public func listen(_ channel: String) async throws {
         try await withCheckedThrowingContinuation { continuation in
             enqueue(.listen(channel, continuation), orFail: continuation)

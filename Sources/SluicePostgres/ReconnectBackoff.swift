@@ -2,7 +2,7 @@
 ///
 /// A value type with no I/O: the caller reports each failure and gets back what to do next.
 public struct ReconnectBackoff: Sendable, Hashable {
-    /// What to do after a failed attempt.
+    /// The next step after a failed attempt.
     public enum Decision: Sendable, Hashable {
         /// Wait for the delay, then try again.
         case retry(after: Duration)

@@ -33,9 +33,9 @@ public actor TestPostgres {
     /// Creates a database with a unique name on the shared server.
     ///
     /// - Parameter withExtension: when true (default) the database is cloned from a template
-    ///   database that already has `CREATE EXTENSION sluice`, created once per process; the
+    ///   database that already has `CREATE EXTENSION sluice`, created once per process. The
     ///   extension must be installed in the server's directories (`make install-extension`).
-    ///   When false it is cloned from `template1`.
+    ///   When false the database is cloned from `template1`.
     public func makeDatabase(withExtension: Bool = true) async throws -> TestDatabase {
         let server = try await server()
         let template = withExtension ? try await extensionTemplate(on: server) : nil
@@ -69,7 +69,7 @@ public actor TestPostgres {
                     await connection.close()
                     throw error
                 }
-                // Cloning requires that nobody is connected to the template.
+                // CREATE DATABASE ... TEMPLATE fails while any session is connected to the template.
                 await connection.close()
                 return name
             }
