@@ -1,4 +1,4 @@
-/// Why the worker cancelled a handler's Swift task.
+/// The reason the worker cancelled a handler's Swift task.
 public enum CancellationReason: String, Sendable, Hashable, CustomStringConvertible {
     /// The run was cancelled with `sluice.cancel` or `RunHandle.cancel`.
     case cancelledByUser = "cancelled by user"

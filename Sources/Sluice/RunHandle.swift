@@ -15,8 +15,8 @@ public struct RunHandle<Output: Codable & Sendable>: Sendable, Hashable {
 
     /// Waits until the run reaches a final state and returns its decoded output.
     ///
-    /// Listens on `sluice_finished` and asks for a notification with `sluice.watch_run`, then
-    /// waits without polling; the status is read again after each notification for this run and
+    /// Listens on `sluice_finished` and requests a notification with `sluice.watch_run`, then
+    /// waits without polling. The status is read again after each notification for this run and
     /// after each reconnect of the listener.
     ///
     /// - Parameter timeout: how long to wait; nil (default) waits without limit.

@@ -5,8 +5,8 @@ import SluicePostgres
 ///
 /// One `PostgresListener` per client, started on first use. Each waiter gets a stream that
 /// receives a signal when its run's notification arrives and after every listener reconnect,
-/// since notifications sent while the listener was down are lost; a signal means "check the
-/// status again", never "the run finished".
+/// because notifications sent while the listener was down are lost. A signal means "check
+/// the status again", not "the run finished".
 actor RunWatcher {
     private let connectionString: String?
     private let logger: any SluiceLogger

@@ -1,7 +1,7 @@
 import Foundation
 import SluicePostgres
 
-/// What a handler knows about the attempt it executes.
+/// The facts about the attempt a handler executes: run id, attempt, metadata and deadline.
 ///
 /// Cancellation arrives as Swift task cancellation: check `Task.isCancelled` or call
 /// `try Task.checkCancellation()` in long loops, and read `cancellationReason` to learn why.
@@ -39,7 +39,7 @@ public struct TaskContext: Sendable {
     /// Whether this is the last attempt the run may take.
     public var isLastAttempt: Bool { attempt >= maxAttempts }
 
-    /// Why the worker cancelled this attempt, or nil while it has not.
+    /// The reason the worker cancelled this attempt, or nil while it has not.
     public var cancellationReason: CancellationReason? { cancellation.reason }
 
     /// Decodes the metadata object into `type`.

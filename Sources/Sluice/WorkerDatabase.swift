@@ -41,7 +41,7 @@ struct WorkerDatabase: Sendable {
         }
     }
 
-    /// The statements that send `batch`: one `complete` for the successes and one `fail` for the
+    /// Builds the statements that send `batch`: one `complete` for the successes and one `fail` for the
     /// failures, each only when it has rows. Returns them with the reports each one carries.
     static func reportStatements(
         _ batch: [WorkerState.Report]

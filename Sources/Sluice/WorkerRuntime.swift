@@ -3,8 +3,7 @@ import SluicePostgres
 
 /// The I/O side of one `Worker.run()`: feeds events to a `WorkerState` and performs the actions
 /// it returns. Database calls, handlers and timers run as separate Swift tasks that report back
-/// through the event stream, so the loop itself never waits on the database, except while it
-/// registers.
+/// through the event stream. The loop waits on the database only to register and to stop.
 actor WorkerRuntime {
     private let worker: Worker
     private let events: AsyncStream<WorkerEvent>

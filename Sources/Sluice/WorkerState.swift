@@ -34,7 +34,7 @@ struct WorkerState: Sendable {
         var timeLeft: Duration
     }
 
-    /// How an attempt ended.
+    /// The result of an attempt.
     enum Outcome: Sendable, Hashable {
         /// The handler returned this output, as JSON text.
         case succeeded(output: String)
@@ -49,7 +49,7 @@ struct WorkerState: Sendable {
         var outcome: Outcome
     }
 
-    /// What the worker does next.
+    /// An action the worker performs next.
     enum Action: Sendable, Hashable {
         /// Register a new incarnation with `sluice.register_worker`.
         case register
