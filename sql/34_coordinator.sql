@@ -129,23 +129,28 @@ $$;
 COMMENT ON FUNCTION sluice.expire_queued(integer) IS
     'Fails up to p_limit queued runs that waited past their task''s schedule_timeout. Returns how many.';
 
+-- PL/pgSQL rather than SQL because sluice.schedules is created by a later
+-- file (50_schedules.sql), and a SQL function body is checked at creation.
 CREATE FUNCTION sluice.next_due_at() RETURNS timestamptz
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
-    SELECT least(
+BEGIN
+    RETURN least(
         (SELECT min(d.run_at) FROM sluice.delayed d),
         (SELECT min(l.deadline) FROM sluice.leases l),
         (SELECT min(w.heartbeat_at + w.lease_timeout) FROM sluice.workers w
          WHERE w.stopped_at IS NULL AND EXISTS (SELECT FROM sluice.leases l WHERE l.worker_id = w.id)),
-        (SELECT min(r.schedule_deadline) FROM sluice.ready r WHERE r.schedule_deadline IS NOT NULL))
+        (SELECT min(r.schedule_deadline) FROM sluice.ready r WHERE r.schedule_deadline IS NOT NULL),
+        (SELECT min(s.next_fire_at) FROM sluice.schedules s WHERE NOT s.paused));
+END
 $$;
 
 COMMENT ON FUNCTION sluice.next_due_at() IS
     'Returns the earliest time at which tick() has work: a scheduled run, an execution deadline, a worker''s '
-    'lease expiry or a schedule timeout. NULL when nothing is waiting for a time.';
+    'lease expiry, a schedule timeout or a cron schedule''s fire time. NULL when nothing is waiting for a time.';
 
 CREATE FUNCTION sluice.tick(p_limit integer DEFAULT 1000)
-RETURNS TABLE (promoted integer, expired integer, timed_out integer, next_due_at timestamptz)
+RETURNS TABLE (promoted integer, expired integer, timed_out integer, next_due_at timestamptz, fired integer)
 LANGUAGE plpgsql
 AS $$
 #variable_conflict use_column
@@ -154,11 +159,13 @@ BEGIN
     promoted := sluice.promote_due(p_limit);
     expired := sluice.expire_leases(p_limit);
     timed_out := sluice.expire_queued(p_limit);
+    fired := sluice.fire_due_schedules(p_limit);
     next_due_at := sluice.next_due_at();
     RETURN NEXT;
 END
 $$;
 
 COMMENT ON FUNCTION sluice.tick(integer) IS
-    'Does the coordinator''s time-driven work once (promote_due, expire_leases, expire_queued, each up to p_limit rows) '
-    'and returns the counts and when to call again. A count equal to p_limit means more work is waiting.';
+    'Does the coordinator''s time-driven work once (promote_due, expire_leases, expire_queued, fire_due_schedules, '
+    'each up to p_limit rows) and returns the counts and when to call again. A count equal to p_limit means more '
+    'work is waiting.';
