@@ -1,5 +1,6 @@
 # Entry points: `make run` runs the main job on an embedded PostgreSQL,
-# `make test` runs every test, `make bench` runs the benchmark.
+# `make test` runs every test, `make bench` runs the benchmark (pass options
+# in BENCH_ARGS, such as BENCH_ARGS="--quick --scenario latency").
 #
 # Each target first installs what it needs (Debian packages, the extension)
 # when it is missing, so both work on a fresh Debian 12 machine with the Swift
@@ -56,7 +57,7 @@ test-swift: install-extension
 	PATH=/usr/lib/postgresql/15/bin:$$PATH swift test
 
 bench: build
-	.build/release/sluice-bench
+	.build/release/sluice-bench $(BENCH_ARGS)
 
 clean:
 	$(MAKE) -C extension clean

@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "SluicePostgres", targets: ["SluicePostgres"]),
         .library(name: "Sluice", targets: ["Sluice"]),
         .library(name: "EmbeddedPostgres", targets: ["EmbeddedPostgres"]),
+        .executable(name: "sluice-bench", targets: ["SluiceBench"]),
     ],
     targets: [
         // libpq, from Debian's libpq-dev.
@@ -26,5 +27,8 @@ let package = Package(
         .target(name: "SluiceTestSupport", dependencies: ["SluicePostgres", "EmbeddedPostgres"]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTestSupport"]),
         .testTarget(name: "EmbeddedPostgresTests", dependencies: ["EmbeddedPostgres", "SluiceTestSupport"]),
+        .executableTarget(
+            name: "SluiceBench", dependencies: ["SluicePostgres", "EmbeddedPostgres"], path: "bench/Sources/SluiceBench"),
+        .testTarget(name: "SluiceBenchTests", dependencies: ["SluiceBench"], path: "bench/Tests/SluiceBenchTests"),
     ]
 )

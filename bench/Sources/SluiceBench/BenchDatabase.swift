@@ -1,0 +1,182 @@
+import EmbeddedPostgres
+import Foundation
+import SluicePostgres
+
+/// The database a run measures: an embedded server started for the run, or one given with
+/// `--database`.
+final class BenchDatabase: Sendable {
+    /// Server settings of the embedded server. Durability stays at PostgreSQL's defaults (fsync,
+    /// synchronous_commit and full_page_writes on). The rest sizes memory and WAL so that
+    /// checkpoints do not dominate short measurements, and loads pg_stat_statements.
+    static let serverSettings: [String: String] = [
+        "fsync": "on",
+        "synchronous_commit": "on",
+        "full_page_writes": "on",
+        "shared_buffers": "512MB",
+        "work_mem": "16MB",
+        "max_wal_size": "4GB",
+        "checkpoint_timeout": "15min",
+        "max_connections": "100",
+        "shared_preload_libraries": "pg_stat_statements",
+        "pg_stat_statements.track": "all",
+        "track_io_timing": "on",
+    ]
+
+    /// Settings printed in the report, read back from the server.
+    static let reportedSettings = [
+        "server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_level", "shared_buffers",
+        "work_mem", "max_wal_size", "checkpoint_timeout", "max_connections", "autovacuum",
+        "autovacuum_naptime", "shared_preload_libraries", "data_checksums",
+    ]
+
+    /// The name of the only task the scenarios enqueue.
+    static let taskName = "bench-noop"
+
+    let connectionString: String
+    /// The embedded server, nil with `--database`.
+    let server: EmbeddedPostgres?
+    private let keepServer: Bool
+
+    private init(connectionString: String, server: EmbeddedPostgres?, keepServer: Bool) {
+        self.connectionString = connectionString
+        self.server = server
+        self.keepServer = keepServer
+    }
+
+    /// Starts an embedded server in a new temporary directory, or uses `url`, and prepares the
+    /// schema: the extension, pg_stat_statements when the server loads it, the floor tables and
+    /// the benchmark task.
+    static func open(url: String?, keepServer: Bool) async throws -> BenchDatabase {
+        let database: BenchDatabase
+        if let url {
+            database = BenchDatabase(connectionString: url, server: nil, keepServer: true)
+        } else {
+            // A short path: the socket path inside it must fit in 107 bytes.
+            let directory = URL(fileURLWithPath: NSTemporaryDirectory())
+                .appendingPathComponent("sluice-bench-\(getpid())")
+            let server = EmbeddedPostgres(
+                directory: directory, port: 50000 + Int(getpid() % 10000), settings: serverSettings)
+            try await Task.detached { try server.start() }.value
+            try await server.createDatabase("sluice_bench")
+            database = BenchDatabase(
+                connectionString: server.connectionString(database: "sluice_bench"), server: server,
+                keepServer: keepServer)
+        }
+        try await database.prepareSchema()
+        return database
+    }
+
+    /// Opens a new connection with `name` as its application_name.
+    func connect(_ name: String) async throws -> PostgresConnection {
+        try await PostgresConnection.connect(connectionString, applicationName: "sluice-bench \(name)")
+    }
+
+    /// Runs `body` with a new connection and closes it afterwards.
+    func withConnection<Value>(
+        _ name: String, _ body: (PostgresConnection) async throws -> Value
+    ) async throws -> Value {
+        let connection = try await connect(name)
+        do {
+            let value = try await body(connection)
+            await connection.close()
+            return value
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    /// Stops the embedded server and removes its directory unless `--keep-server` was given.
+    func close() async {
+        guard let server else { return }
+        try? await Task.detached { try server.stop(mode: .fast) }.value
+        if keepServer {
+            print("server directory kept: \(server.directory.path)")
+        } else {
+            try? FileManager.default.removeItem(at: server.directory)
+        }
+    }
+
+    private func prepareSchema() async throws {
+        try await withConnection("setup") { connection in
+            try await connection.execute("CREATE EXTENSION IF NOT EXISTS sluice")
+            let preloaded = try await connection.query("SELECT current_setting('shared_preload_libraries')")
+            if try preloaded[0].decode(String.self, at: 0).contains("pg_stat_statements") {
+                try await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            }
+            for statement in Self.floorSchema {
+                try await connection.execute(statement)
+            }
+            // One attempt and a one-hour execution timeout, so that the memory scenario's
+            // sleeping runs cannot expire and be claimed twice during a measurement.
+            try await connection.execute(
+                "SELECT sluice.define_task($1, max_attempts => 1, execution_timeout => '1 hour')",
+                [Self.taskName])
+        }
+    }
+
+    /// The floor: the least a durable queue with history stores for a no-op run. A job row
+    /// keyed by a sequence, claimed by deleting it, and a completion row written in the same
+    /// transaction, so a crash before the commit leaves the job queued (at-least-once).
+    static let floorSchema = [
+        "CREATE SCHEMA IF NOT EXISTS bench_floor",
+        """
+        CREATE TABLE IF NOT EXISTS bench_floor.jobs (
+            id bigserial PRIMARY KEY,
+            input jsonb NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now())
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS bench_floor.completions (
+            id bigint PRIMARY KEY,
+            input jsonb NOT NULL,
+            output jsonb,
+            created_at timestamptz NOT NULL,
+            finished_at timestamptz NOT NULL DEFAULT now())
+        """,
+    ]
+
+    /// Empties the queue tables, the history and the floor tables, and checkpoints, so every
+    /// measurement starts from empty tables and a fresh checkpoint.
+    func reset() async throws {
+        try await withConnection("reset") { connection in
+            try await connection.execute("""
+                TRUNCATE sluice.ready, sluice.delayed, sluice.leases, sluice.runs, sluice.attempt_errors,
+                         sluice.idempotency_keys, bench_floor.jobs, bench_floor.completions
+                """)
+            try await connection.execute("DELETE FROM sluice.workers")
+            try await connection.execute("CHECKPOINT")
+        }
+    }
+
+    /// Registers a worker for the benchmark task and returns its id.
+    static func registerWorker(_ connection: PostgresConnection, name: String, slots: Int) async throws -> UUID {
+        let rows = try await connection.query(
+            "SELECT sluice.register_worker($1, ARRAY[$2], slots => $3, lease_timeout => '1 day', pid => $4)",
+            [name, taskName, slots, Int(getpid())])
+        return try rows[0].decode(UUID.self, at: 0)
+    }
+
+    /// Returns the reported settings by name, as `current_setting` prints them.
+    func settings() async throws -> [String: String] {
+        try await withConnection("settings") { connection in
+            let rows = try await connection.query(
+                "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY($1)",
+                [Self.reportedSettings])
+            var settings: [String: String] = [:]
+            for row in rows {
+                settings[try row.decode(String.self, at: 0)] = try row.decode(String.self, at: 1)
+            }
+            return settings
+        }
+    }
+
+    /// Returns whether pg_stat_statements is installed in the database.
+    func hasStatementStatistics() async throws -> Bool {
+        try await withConnection("settings") { connection in
+            let rows = try await connection.query(
+                "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'")
+            return try rows[0].decode(Int.self, at: 0) > 0
+        }
+    }
+}

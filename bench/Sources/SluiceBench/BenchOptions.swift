@@ -1,0 +1,103 @@
+import Foundation
+
+/// The scenarios, in the order a full run executes them.
+enum ScenarioName: String, CaseIterable, Sendable {
+    case floor
+    case enqueue
+    case endToEnd = "end-to-end"
+    case latency
+    case backlog
+    case bloat
+    case memory
+}
+
+/// Command-line options of a benchmark run.
+struct BenchOptions: Sendable {
+    /// Seconds-long runs with tiny sizes, for smoke tests; the figures mean little.
+    var quick = false
+    /// The scenarios to run, in `ScenarioName.allCases` order.
+    var scenarios: [ScenarioName] = ScenarioName.allCases
+    /// A libpq connection string or URL; nil starts an embedded server in a temporary directory.
+    var databaseURL: String?
+    /// Where the JSON results go; the Markdown summary goes next to it with extension `.md`.
+    var outputPath = "bench/results/latest.json"
+    /// Keep the embedded server's directory after the run, for reading its log.
+    var keepServer = false
+
+    static let usage = """
+        Usage: sluice-bench [--quick] [--scenario NAME]... [--database URL] [--output PATH] [--keep-server]
+
+        Runs the Sluice benchmark and prints a table of figures and ratios against the targets.
+
+          --quick          run each measurement for about a second with tiny sizes (smoke test)
+          --scenario NAME  run only this scenario; repeatable. Names: \(ScenarioName.allCases.map(\.rawValue).joined(separator: ", "))
+                           Ratios against the floor need the floor scenario in the same run.
+          --database URL   use this database instead of starting an embedded server. The
+                           benchmark empties the sluice tables and the bench_floor schema in it.
+          --output PATH    JSON results file (default bench/results/latest.json); a Markdown
+                           summary is written next to it with the extension .md
+          --keep-server    keep the embedded server's data directory (and server.log) after the run
+        """
+
+    /// Parses the arguments after the program name.
+    ///
+    /// - Throws: `BenchError.usage` naming the invalid argument.
+    static func parse(_ arguments: [String]) throws -> BenchOptions {
+        var options = BenchOptions()
+        var selected: [ScenarioName] = []
+        var remaining = arguments[...]
+        while let argument = remaining.popFirst() {
+            switch argument {
+            case "--quick":
+                options.quick = true
+            case "--keep-server":
+                options.keepServer = true
+            case "--scenario":
+                let value = try value(of: argument, from: &remaining)
+                guard let scenario = ScenarioName(rawValue: value) else {
+                    throw BenchError.usage(
+                        "unknown scenario \"\(value)\"; expected one of "
+                            + ScenarioName.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                selected.append(scenario)
+            case "--database":
+                options.databaseURL = try value(of: argument, from: &remaining)
+            case "--output":
+                options.outputPath = try value(of: argument, from: &remaining)
+            case "--help", "-h":
+                throw BenchError.helpRequested
+            default:
+                throw BenchError.usage("unknown argument \"\(argument)\"")
+            }
+        }
+        if !selected.isEmpty {
+            options.scenarios = ScenarioName.allCases.filter(selected.contains)
+        }
+        return options
+    }
+
+    private static func value(of option: String, from remaining: inout ArraySlice<String>) throws -> String {
+        guard let value = remaining.popFirst(), !value.hasPrefix("--") else {
+            throw BenchError.usage("missing value after \(option)")
+        }
+        return value
+    }
+}
+
+/// Errors that end a benchmark run with a message.
+enum BenchError: Error, CustomStringConvertible {
+    case usage(String)
+    case helpRequested
+    case failed(String)
+
+    var description: String {
+        switch self {
+        case .usage(let message):
+            return "invalid arguments: \(message)\n\n\(BenchOptions.usage)"
+        case .helpRequested:
+            return BenchOptions.usage
+        case .failed(let message):
+            return message
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// Runs the selected scenarios against one database and writes the report.
+enum BenchRunner {
+    static func main(arguments: [String]) async -> Int32 {
+        let options: BenchOptions
+        do {
+            options = try BenchOptions.parse(arguments)
+        } catch BenchError.helpRequested {
+            print(BenchOptions.usage)
+            return 0
+        } catch {
+            FileHandle.standardError.write(Data("sluice-bench: \(error)\n".utf8))
+            return 2
+        }
+        // A worker process that dies must not take the benchmark down with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+
+        let database: BenchDatabase
+        do {
+            database = try await BenchDatabase.open(url: options.databaseURL, keepServer: options.keepServer)
+        } catch {
+            FileHandle.standardError.write(Data("sluice-bench: could not prepare the database: \(error)\n".utf8))
+            return 1
+        }
+        do {
+            try await run(options, database)
+            await database.close()
+            return 0
+        } catch {
+            FileHandle.standardError.write(Data("sluice-bench: \(error)\n".utf8))
+            await database.close()
+            return 1
+        }
+    }
+
+    private static func run(_ options: BenchOptions, _ database: BenchDatabase) async throws {
+        let settings = try await database.settings()
+        let report = ReportBuilder(report: Report(
+            date: ISO8601DateFormatter().string(from: Date()),
+            command: (["sluice-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+            quick: options.quick, machine: machine(), settings: settings))
+        print("sluice-bench \(options.quick ? "(quick) " : "")on \(database.server == nil ? "the given database" : "an embedded server")")
+        for (name, value) in report.report.machine.sorted(by: { $0.key < $1.key }) {
+            print("  \(name): \(value)")
+        }
+        for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
+            print("  \(name) = \(value)")
+        }
+
+        let context = ScenarioContext(database: database, quick: options.quick, report: report)
+        for scenario in options.scenarios {
+            print("\n== \(scenario.rawValue)")
+            let started = Clock.monotonic()
+            switch scenario {
+            case .floor: try await FloorScenario.run(context)
+            case .enqueue: try await EnqueueScenario.run(context)
+            case .endToEnd: try await EndToEndScenario.run(context)
+            case .latency: try await LatencyScenario.run(context)
+            case .backlog: try await BacklogScenario.run(context)
+            case .bloat: try await BloatScenario.run(context)
+            case .memory: try await MemoryScenario.run(context)
+            }
+            print(String(format: "  (%.0f s)", Clock.monotonic() - started))
+        }
+
+        try report.write(to: options.outputPath)
+        print("\n" + report.markdown())
+        print("written: \(options.outputPath)")
+    }
+
+    /// The machine: processors, memory, kernel release and the load average at the start.
+    private static func machine() -> [String: String] {
+        var info = utsname()
+        uname(&info)
+        let release = withUnsafeBytes(of: &info.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
+            .split(separator: " ").prefix(3).joined(separator: " ") ?? "unknown"
+        return [
+            "processors": String(ProcessInfo.processInfo.activeProcessorCount),
+            "memory": String(format: "%.1f GB", Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824),
+            "kernel": release,
+            "load average at start": load,
+        ]
+    }
+}

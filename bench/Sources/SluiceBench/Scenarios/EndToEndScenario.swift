@@ -1,0 +1,138 @@
+import Foundation
+import SluicePostgres
+
+/// Drains a backlog with worker processes speaking the SQL protocol (claim, no-op handler,
+/// complete), then runs a producer alongside one worker process.
+///
+/// NOTE: the workers call `sluice.claim` and `sluice.complete` directly, not through the SDK's
+/// `Worker`. These are "SQL protocol" figures, and an SDK worker adds its own overhead on top.
+enum EndToEndScenario {
+    static func run(_ context: ScenarioContext) async throws {
+        let report = context.report
+        let hasStatistics = try await context.database.hasStatementStatistics()
+        if hasStatistics {
+            _ = try await context.database.withConnection("statistics") { connection in
+                try await connection.execute("SELECT pg_stat_statements_reset()")
+            }
+        }
+
+        for config in DrainConfig.all + DrainConfig.pipelinedVariants {
+            try await context.database.reset()
+            try await context.enqueueBacklog(context.drainBacklog)
+            let (completed, elapsed) = try await drainWithProcesses(context, config)
+            let rate = report.add(.endToEnd, "drain " + config.label, Double(completed) / elapsed, "runs/s",
+                                  note: "\(completed) runs")
+            if config.batchSize > 1 {
+                let floor = DrainConfig(processes: config.processes, loops: config.loops, batchSize: config.batchSize)
+                report.checkRatio(
+                    "end to end, \(config.label) vs floor", measured: rate,
+                    reference: report.value(.floor, floor.floorLabel), minimum: 0.5)
+            }
+        }
+
+        try await steadyState(context)
+
+        if hasStatistics {
+            report.setTopStatements(try await topStatements(context))
+        }
+    }
+
+    /// Starts the worker processes, lets them drain together and returns the runs completed
+    /// and the seconds from "go" to the last completion.
+    static func drainWithProcesses(
+        _ context: ScenarioContext, _ config: DrainConfig, seconds: Double? = nil, drain: Bool = true
+    ) async throws -> (Int, Double) {
+        let arguments = WorkerProcess.arguments(
+            database: context.database.connectionString, loops: config.loops, batchSize: config.batchSize,
+            pipelined: config.pipelined, seconds: seconds ?? context.drainSeconds, drain: drain)
+        var children: [ChildProcess] = []
+        for _ in 0..<config.processes {
+            children.append(try ChildProcess(arguments: arguments))
+        }
+        for child in children {
+            _ = try await child.expect("ready")
+        }
+        let started = Clock.wall()
+        for child in children {
+            child.send("go")
+        }
+        var completed = 0
+        var lastCompletion = started
+        for child in children {
+            let result = try JSONDecoder().decode(
+                WorkerProcess.Result.self, from: Data(try await child.expect("result").utf8))
+            completed += result.completed
+            lastCompletion = max(lastCompletion, result.lastCompletionWall)
+            let status = await child.waitForExit()
+            guard status == 0 else {
+                throw BenchError.failed("worker process \(child.pid) exited with status \(status)")
+            }
+        }
+        return (completed, max(lastCompletion - started, 1e-6))
+    }
+
+    /// Measures one worker process draining while a producer in this process enqueues batches
+    /// of 100 with `enqueue_many`, pausing while more than 5,000 runs wait.
+    private static func steadyState(_ context: ScenarioContext) async throws {
+        try await context.database.reset()
+        let seconds = context.measureSeconds * 2
+        let config = DrainConfig(processes: 1, loops: 2, batchSize: 50)
+        let stopFlag = StopFlag()
+        let producer = Task {
+            try await produce(context, until: stopFlag, backlogLimit: 5_000, batchSize: 100)
+        }
+        let (completed, elapsed) = try await drainWithProcesses(context, config, seconds: seconds, drain: false)
+        stopFlag.stop()
+        let enqueued = try await producer.value
+        context.report.add(.endToEnd, "steady state, producer + \(config.label)", Double(completed) / elapsed,
+                           "runs/s", note: "\(enqueued) enqueued, \(completed) completed")
+    }
+
+    /// Enqueues batches until `stopFlag` is set, waiting while more than `backlogLimit` runs
+    /// are ready, and returns the number of runs enqueued.
+    static func produce(
+        _ context: ScenarioContext, until stopFlag: StopFlag, backlogLimit: Int, batchSize: Int
+    ) async throws -> Int {
+        try await context.database.withConnection("producer") { connection in
+            var enqueued = 0
+            var batches = 0
+            while !stopFlag.isStopped {
+                if batches % 10 == 0 {
+                    let waiting = try await connection.queryCached("SELECT count(*) FROM sluice.ready")
+                    if try waiting[0].decode(Int.self, at: 0) > backlogLimit {
+                        await Clock.sleep(seconds: 0.01)
+                        continue
+                    }
+                }
+                _ = try await connection.queryCached(
+                    "SELECT cardinality(sluice.enqueue_many($1, $2::jsonb[]))",
+                    [BenchDatabase.taskName, BenchInput.inputs(enqueued..<enqueued + batchSize)])
+                enqueued += batchSize
+                batches += 1
+            }
+            return enqueued
+        }
+    }
+
+    /// Returns the twelve statements with the most execution time since the reset. Top-level
+    /// calls and the statements nested in Sluice's functions are both listed
+    /// (pg_stat_statements.track = all), so a function's time also counts in its caller's row.
+    private static func topStatements(_ context: ScenarioContext) async throws -> [StatementStatistics] {
+        try await context.database.withConnection("statistics") { connection in
+            let rows = try await connection.query("""
+                SELECT query, toplevel, calls, total_exec_time, mean_exec_time, shared_blks_hit, shared_blks_read
+                FROM pg_stat_statements
+                WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND query NOT LIKE '%pg_stat_statements%'
+                ORDER BY total_exec_time DESC LIMIT 12
+                """)
+            return try rows.map { row in
+                StatementStatistics(
+                    query: try row.decode(String.self, at: 0), topLevel: try row.decode(Bool.self, at: 1),
+                    calls: try row.decode(Int.self, at: 2), totalMilliseconds: try row.decode(Double.self, at: 3),
+                    meanMilliseconds: try row.decode(Double.self, at: 4), sharedBlocksHit: try row.decode(Int.self, at: 5),
+                    sharedBlocksRead: try row.decode(Int.self, at: 6))
+            }
+        }
+    }
+}

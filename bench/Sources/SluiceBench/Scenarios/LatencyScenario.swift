@@ -1,0 +1,190 @@
+import Foundation
+import SluicePostgres
+
+/// Enqueue-to-start and enqueue-to-completion latency, with the producer and the consumer in
+/// this process so that both read one monotonic clock.
+///
+/// The consumer is two claim loops (batch 50) that wait on LISTEN sluice_ready when the queue
+/// is empty. "Start" is the first line of the handler; "completion" is when `sluice.complete`
+/// has returned, so the run's success is committed.
+enum LatencyScenario {
+    static let consumer = DrainConfig(processes: 1, loops: 2, batchSize: 50)
+
+    static func run(_ context: ScenarioContext) async throws {
+        let report = context.report
+        let seconds = context.quick ? 2.0 : 30.0
+
+        let idle = try await measure(context, rate: 100, seconds: seconds)
+        report.add(.latency, "100/s: enqueue to start p50", idle.start.p50, "ms")
+        report.add(.latency, "100/s: enqueue to start p95", idle.start.p95, "ms")
+        report.add(.latency, "100/s: enqueue to start p99", idle.start.p99, "ms", note: "\(idle.start.count) runs")
+        report.add(.latency, "100/s: enqueue to completion p50", idle.completion.p50, "ms")
+        report.add(.latency, "100/s: enqueue to completion p95", idle.completion.p95, "ms")
+        report.add(.latency, "100/s: enqueue to completion p99", idle.completion.p99, "ms")
+        report.check("latency at 100/s, enqueue to start p50", measured: String(format: "%.2f ms", idle.start.p50),
+                     target: "<= 1 ms", met: idle.start.p50 <= 1)
+        report.check("latency at 100/s, enqueue to start p99", measured: String(format: "%.2f ms", idle.start.p99),
+                     target: "<= 3 ms", met: idle.start.p99 <= 3)
+
+        let maximum = try await maximumRate(context)
+        report.add(.latency, "consumer maximum, draining a backlog", maximum, "runs/s")
+        let half = max(maximum / 2, 100)
+        let loaded = try await measure(context, rate: half, seconds: seconds)
+        let label = String(format: "%.0f/s (half of maximum)", half)
+        report.add(.latency, "\(label): enqueue to start p50", loaded.start.p50, "ms")
+        report.add(.latency, "\(label): enqueue to start p95", loaded.start.p95, "ms")
+        report.add(.latency, "\(label): enqueue to start p99", loaded.start.p99, "ms", note: "\(loaded.start.count) runs")
+        report.add(.latency, "\(label): enqueue to completion p50", loaded.completion.p50, "ms")
+        report.add(.latency, "\(label): enqueue to completion p99", loaded.completion.p99, "ms")
+    }
+
+    /// Drains a backlog with the consumer configuration and returns runs per second.
+    private static func maximumRate(_ context: ScenarioContext) async throws -> Double {
+        try await context.database.reset()
+        try await context.enqueueBacklog(context.quick ? 300 : 20_000)
+        let (connections, workerID) = try await openConsumer(context)
+        let steps: [DrainStep] = connections.map {
+            SluiceStep(connection: $0, workerID: workerID, batchSize: consumer.batchSize)
+        }
+        let (stats, elapsed) = try await context.drain(steps, seconds: context.drainSeconds)
+        for connection in connections {
+            await connection.close()
+        }
+        return Double(stats.completed) / elapsed
+    }
+
+    private static func openConsumer(_ context: ScenarioContext) async throws -> ([PostgresConnection], UUID) {
+        var connections: [PostgresConnection] = []
+        for index in 0..<consumer.loops {
+            connections.append(try await context.database.connect("consumer \(index)"))
+        }
+        let workerID = try await BenchDatabase.registerWorker(
+            connections[0], name: "bench-latency", slots: consumer.loops * consumer.batchSize)
+        return (connections, workerID)
+    }
+
+    /// Enqueues at `rate` runs per second for `seconds` while the consumer runs, and returns the
+    /// latency percentiles. Up to 200/s each run is one `sluice.enqueue` call at its scheduled
+    /// time; above that the producer sends one `enqueue_many` every 10 ms with the runs due.
+    private static func measure(
+        _ context: ScenarioContext, rate: Double, seconds: Double
+    ) async throws -> (start: Percentiles, completion: Percentiles) {
+        try await context.database.reset()
+        let recorder = LatencyRecorder()
+        let (connections, workerID) = try await openConsumer(context)
+        let listener = try await PostgresListener.start(
+            context.database.connectionString, channels: ["sluice_ready"], applicationName: "sluice-bench listener")
+        let wake = WakeSignal()
+        let relay = Task {
+            for await _ in listener.notifications {
+                await wake.signal()
+            }
+        }
+        let stopFlag = StopFlag()
+        let limits = DrainLimits(
+            deadline: .infinity, stopWhenEmpty: false, stopFlag: stopFlag, wakeSignal: wake, idlePollSeconds: 0.1)
+        let consumers = connections.map { connection in
+            let step = SluiceStep(
+                connection: connection, workerID: workerID, batchSize: consumer.batchSize,
+                onStart: { recorder.started($0) }, onComplete: { recorder.completed($0) })
+            return Task { try await DrainLoop.run(step, limits: limits) }
+        }
+
+        let expected = try await produce(context, rate: rate, seconds: seconds, recorder: recorder)
+        let drainDeadline = Clock.monotonic() + 10
+        while recorder.completedCount < expected, Clock.monotonic() < drainDeadline {
+            await Clock.sleep(seconds: 0.05)
+        }
+        stopFlag.stop()
+        await wake.signal()
+        for task in consumers {
+            _ = try await task.value
+        }
+        listener.close()
+        relay.cancel()
+        for connection in connections {
+            await connection.close()
+        }
+        guard recorder.completedCount == expected else {
+            throw BenchError.failed("latency: \(recorder.completedCount) of \(expected) runs completed within 10 s")
+        }
+        return recorder.percentiles()
+    }
+
+    /// Runs the producer and returns the number of runs it enqueued.
+    private static func produce(
+        _ context: ScenarioContext, rate: Double, seconds: Double, recorder: LatencyRecorder
+    ) async throws -> Int {
+        try await context.database.withConnection("producer") { connection in
+            let started = Clock.monotonic()
+            let total = Int(rate * seconds)
+            var sent = 0
+            while sent < total {
+                let due = rate <= 200 ? sent + 1 : min(total, Int(rate * (Clock.monotonic() - started)))
+                let dueAt = started + Double(sent) / rate
+                if rate <= 200 {
+                    await Clock.sleep(seconds: dueAt - Clock.monotonic())
+                } else if due <= sent {
+                    await Clock.sleep(seconds: 0.01)
+                    continue
+                }
+                let enqueuedAt = Clock.monotonic()
+                for seq in sent..<due {
+                    recorder.enqueued(seq, at: enqueuedAt)
+                }
+                if due - sent == 1 {
+                    _ = try await connection.queryCached(
+                        "SELECT sluice.enqueue($1, $2)", [BenchDatabase.taskName, BenchInput.inputs(sent..<due)[0]])
+                } else {
+                    _ = try await connection.queryCached(
+                        "SELECT cardinality(sluice.enqueue_many($1, $2::jsonb[]))",
+                        [BenchDatabase.taskName, BenchInput.inputs(sent..<due)])
+                }
+                sent = due
+            }
+            return sent
+        }
+    }
+}
+
+/// Enqueue, start and completion times by sequence number, on the monotonic clock.
+final class LatencyRecorder: @unchecked Sendable {
+    // @unchecked: every property is guarded by `lock`.
+
+    private let lock = NSLock()
+    private var enqueuedAt: [Int: Double] = [:]
+    private var startLatencies: [Double] = []
+    private var completionLatencies: [Double] = []
+
+    func enqueued(_ seq: Int, at time: Double) {
+        lock.withLock { enqueuedAt[seq] = time }
+    }
+
+    func started(_ seq: Int) {
+        let now = Clock.monotonic()
+        lock.withLock {
+            if let enqueued = enqueuedAt[seq] {
+                startLatencies.append(now - enqueued)
+            }
+        }
+    }
+
+    func completed(_ seqs: [Int]) {
+        let now = Clock.monotonic()
+        lock.withLock {
+            for seq in seqs {
+                if let enqueued = enqueuedAt[seq] {
+                    completionLatencies.append(now - enqueued)
+                }
+            }
+        }
+    }
+
+    var completedCount: Int {
+        lock.withLock { completionLatencies.count }
+    }
+
+    func percentiles() -> (start: Percentiles, completion: Percentiles) {
+        lock.withLock { (Percentiles(seconds: startLatencies), Percentiles(seconds: completionLatencies)) }
+    }
+}

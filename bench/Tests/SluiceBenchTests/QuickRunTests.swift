@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+
+/// Runs the built `sluice-bench` with `--quick` on its own embedded server, so the harness is
+/// exercised by every `swift test` without the minutes a full run takes. Needs the extension
+/// installed (`make install-extension`) and PostgreSQL 15's server binaries.
+@Suite(.serialized)
+struct QuickRunTests {
+    /// The directory with the built products: the test bundle's directory on Linux, the
+    /// bundle's parent on macOS.
+    static var productsDirectory: URL {
+        #if os(macOS)
+        return Bundle.main.bundleURL.deletingLastPathComponent()
+        #else
+        return Bundle.main.bundleURL
+        #endif
+    }
+
+    /// Runs the benchmark with `arguments`, writing JSON to a temporary file, and returns the
+    /// exit status, the combined output and the decoded report.
+    static func runBench(_ arguments: [String]) throws -> (status: Int32, output: String, report: [String: Any]?) {
+        let outputFile = FileManager.default.temporaryDirectory
+            .appendingPathComponent("sluice-bench-test-\(UUID().uuidString).json")
+        defer {
+            try? FileManager.default.removeItem(at: outputFile)
+            try? FileManager.default.removeItem(at: outputFile.deletingPathExtension().appendingPathExtension("md"))
+        }
+        let logFile = FileManager.default.temporaryDirectory
+            .appendingPathComponent("sluice-bench-test-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: logFile) }
+        let log = try FileHandle(forWritingTo: logFile)
+
+        let process = Process()
+        process.executableURL = productsDirectory.appendingPathComponent("sluice-bench")
+        process.arguments = ["--quick", "--output", outputFile.path] + arguments
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        process.waitUntilExit()
+        try log.close()
+        let output = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+        let report = (try? Data(contentsOf: outputFile)).flatMap {
+            try? JSONSerialization.jsonObject(with: $0) as? [String: Any]
+        }
+        return (process.terminationStatus, output, report)
+    }
+
+    static func figureNames(_ report: [String: Any]?) -> [String] {
+        ((report?["figures"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
+    }
+
+    @Test func floorEnqueueAndEndToEnd() throws {
+        let run = try Self.runBench(["--scenario", "floor", "--scenario", "enqueue", "--scenario", "end-to-end"])
+        #expect(run.status == 0, "\(run.output)")
+        let names = Self.figureNames(run.report)
+        #expect(names.contains("insert 1 per transaction, 1 conn"))
+        #expect(names.contains("enqueue_many batch 100, 4 conn"))
+        #expect(names.contains("drain 4 processes x 1 loop, batch 100"))
+        let targets = (run.report?["targets"] as? [[String: Any]]) ?? []
+        #expect(targets.contains { ($0["name"] as? String) == "enqueue single, 1 conn vs floor insert" })
+    }
+
+    @Test func latencyBacklogBloatAndMemory() throws {
+        let run = try Self.runBench([
+            "--scenario", "latency", "--scenario", "backlog", "--scenario", "bloat", "--scenario", "memory",
+        ])
+        #expect(run.status == 0, "\(run.output)")
+        let names = Self.figureNames(run.report)
+        #expect(names.contains("100/s: enqueue to start p99"))
+        #expect(names.contains("10000 waiting: claim+complete"))
+        #expect(names.contains("throughput while the snapshot is held"))
+        #expect(names.contains("worker VmRSS with 1000 runs in flight"))
+        let plans = (run.report?["plans"] as? [String: String]) ?? [:]
+        #expect(plans.keys.contains("claim(100) with 10000 runs waiting"))
+    }
+
+    @Test func unknownScenarioIsRejected() throws {
+        let run = try Self.runBench(["--scenario", "nonsense"])
+        #expect(run.status == 2)
+        #expect(run.output.contains("unknown scenario \"nonsense\""))
+    }
+}
