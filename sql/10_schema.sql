@@ -23,6 +23,8 @@
 --                    actor (worker, reaper, cancel) takes the right to move
 --                    the run out of running.
 --   sluice.workers   worker incarnations and their heartbeats.
+--   sluice.held      queued runs that a concurrency key or a rate limit
+--                    holds back (see "Flow control" below).
 --
 -- States of a run
 --   scheduled -> queued -> running -> succeeded | failed | cancelled
@@ -71,11 +73,18 @@ CREATE TABLE sluice.tasks (
     execution_timeout interval NOT NULL DEFAULT '5 minutes',
     schedule_timeout  interval,
     priority          smallint NOT NULL DEFAULT 0,
+    slot_cost         integer NOT NULL DEFAULT 1,
+    concurrency       jsonb NOT NULL DEFAULT '[]',
+    rate_limits       jsonb NOT NULL DEFAULT '[]',
+    affinity          jsonb NOT NULL DEFAULT '[]',
+    gated             boolean GENERATED ALWAYS AS (concurrency <> '[]' OR rate_limits <> '[]') STORED,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
 
-COMMENT ON TABLE sluice.tasks IS 'Task definitions: queue, retry policy, timeouts and default priority.';
+COMMENT ON TABLE sluice.tasks IS
+    'Task definitions: queue, retry policy, timeouts, default priority, slot cost, concurrency rules, '
+    'rate limits and worker affinity.';
 
 -- Run ids come from one sequence. History is partitioned by ranges of id so
 -- that a lookup by id touches one partition, and sluice.maintain() starts a
@@ -150,7 +159,8 @@ CREATE TABLE sluice.ready (
     task              text NOT NULL,
     priority          smallint NOT NULL,
     ready_at          timestamptz NOT NULL,
-    schedule_deadline timestamptz
+    schedule_deadline timestamptz,
+    gated             boolean NOT NULL DEFAULT false
 ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
         autovacuum_vacuum_cost_delay = 0);
 
@@ -175,9 +185,12 @@ CREATE TABLE sluice.leases (
     worker_id  uuid NOT NULL,
     attempt    integer NOT NULL,
     started_at timestamptz NOT NULL,
-    deadline   timestamptz NOT NULL
+    deadline   timestamptz NOT NULL,
+    slot_cost  integer NOT NULL DEFAULT 1
 ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
         autovacuum_vacuum_cost_delay = 0);
+
+CREATE INDEX leases_worker_idx ON sluice.leases (worker_id);
 
 COMMENT ON TABLE sluice.leases IS
     'Running runs: the worker incarnation that owns each, the attempt number and the execution deadline.';
@@ -202,6 +215,84 @@ CREATE INDEX workers_name_idx ON sluice.workers (name, started_at DESC);
 
 COMMENT ON TABLE sluice.workers IS
     'Worker incarnations: one row per process start, with its slots, tasks, labels and last heartbeat.';
+
+-- Flow control. A task with concurrency rules or rate limits is gated: at
+-- enqueue its keys and units are computed into sluice.run_gates, and a claim
+-- starts the run only when every gate admits it. A run a gate rejects moves
+-- from sluice.ready to sluice.held, out of the claim path, until that gate
+-- opens: a completion frees a concurrency slot, or the coordinator sees that
+-- a rate limit bucket has refilled.
+
+CREATE TABLE sluice.run_gates (
+    run_id    bigint NOT NULL,
+    position  smallint NOT NULL,
+    kind      text NOT NULL CHECK (kind IN ('concurrency', 'rate')),
+    gate_key  text NOT NULL,
+    units     integer NOT NULL DEFAULT 1,
+    PRIMARY KEY (run_id, position)
+);
+
+COMMENT ON TABLE sluice.run_gates IS
+    'Gates of each live gated run, in the order a claim checks them: concurrency slots by (task, rule, key) '
+    'and rate limit buckets by key, with the units the run takes.';
+
+CREATE TABLE sluice.concurrency_slots (
+    gate_key     text PRIMARY KEY,
+    task         text NOT NULL,
+    rule         smallint NOT NULL,
+    key          text NOT NULL,
+    max_running  integer NOT NULL,
+    running      integer NOT NULL DEFAULT 0
+);
+
+COMMENT ON TABLE sluice.concurrency_slots IS
+    'Per concurrency key: the maximum and the runs holding a slot (started and not finished).';
+
+CREATE TABLE sluice.concurrency_holders (
+    run_id    bigint NOT NULL,
+    gate_key  text NOT NULL,
+    PRIMARY KEY (run_id, gate_key)
+);
+
+COMMENT ON TABLE sluice.concurrency_holders IS 'The concurrency slots each running run holds.';
+
+CREATE TABLE sluice.rate_limits (
+    key              text PRIMARY KEY,
+    max_units        integer NOT NULL,
+    period           interval NOT NULL,
+    dynamic          boolean NOT NULL DEFAULT false,
+    tokens           double precision NOT NULL,
+    refilled_at      timestamptz NOT NULL,
+    paused_until     timestamptz,
+    held             integer NOT NULL DEFAULT 0,
+    next_release_at  timestamptz
+);
+
+CREATE INDEX rate_limits_release_idx ON sluice.rate_limits (next_release_at) WHERE held > 0;
+
+COMMENT ON TABLE sluice.rate_limits IS
+    'Token buckets: max_units per period, refilled continuously; held counts runs waiting for tokens.';
+
+CREATE TABLE sluice.held (
+    run_id            bigint PRIMARY KEY,
+    gate_key          text NOT NULL,
+    kind              text NOT NULL,
+    queue             text NOT NULL,
+    task              text NOT NULL,
+    priority          smallint NOT NULL,
+    ready_at          timestamptz NOT NULL,
+    schedule_deadline timestamptz,
+    units             integer NOT NULL
+) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000);
+
+CREATE INDEX held_gate_idx ON sluice.held (kind, gate_key, priority DESC, run_id);
+CREATE INDEX held_deadline_idx ON sluice.held (schedule_deadline) WHERE schedule_deadline IS NOT NULL;
+
+COMMENT ON TABLE sluice.held IS 'Queued runs a concurrency slot or rate limit holds back, by the gate that holds each.';
+
+-- Counts claim calls, so that one in ten starts with the oldest run (see
+-- sluice.claim). Cycles, and its gaps do not matter.
+CREATE SEQUENCE sluice.claim_seq AS bigint CYCLE;
 
 -- Installation-wide settings, one row. Read through sluice.setting_* helpers.
 CREATE TABLE sluice.settings (

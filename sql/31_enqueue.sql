@@ -13,6 +13,7 @@ AS $$
 DECLARE
     v_priority smallint := coalesce(p_priority, p_task.priority);
     v_ready boolean := p_run_at <= p_now;
+    v_gate text;
 BEGIN
     INSERT INTO sluice.runs (id, task, queue, status, priority, input, metadata, max_attempts,
                              idempotency_key, created_at, run_at)
@@ -21,9 +22,27 @@ BEGIN
             v_priority, p_input, p_metadata, coalesce(p_max_attempts, p_task.max_attempts),
             p_idempotency_key, p_now, p_run_at);
 
+    IF p_task.gated THEN
+        v_gate := sluice._open_gates(p_task, p_id, p_input, p_metadata);
+        IF v_gate = 'cancelled' THEN
+            UPDATE sluice.runs
+            SET status = 'cancelled', finished_at = p_now,
+                error = sluice._error_document('cancelled at enqueue: its concurrency key was full (cancel_newest)',
+                                               'cancelled', NULL)
+            WHERE id = p_id;
+            RETURN;
+        END IF;
+        IF v_gate <> 'ready' AND v_ready THEN
+            INSERT INTO sluice.held (run_id, gate_key, kind, queue, task, priority, ready_at, schedule_deadline, units)
+            VALUES (p_id, v_gate, 'concurrency', p_task.queue, p_task.name, v_priority, p_now,
+                    p_run_at + p_task.schedule_timeout, 1);
+            RETURN;
+        END IF;
+    END IF;
+
     IF v_ready THEN
-        INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline)
-        VALUES (p_id, p_task.queue, p_task.name, v_priority, p_now, p_run_at + p_task.schedule_timeout);
+        INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline, gated)
+        VALUES (p_id, p_task.queue, p_task.name, v_priority, p_now, p_run_at + p_task.schedule_timeout, p_task.gated);
         PERFORM pg_catalog.pg_notify('sluice_ready', p_task.queue);
     ELSE
         INSERT INTO sluice.delayed (run_id, run_at, queue) VALUES (p_id, p_run_at, p_task.queue);
@@ -149,18 +168,21 @@ BEGIN
     v_start := sluice._start_time(enqueue_many.metadata, enqueue_many.priority, enqueue_many.run_at,
                                   enqueue_many.delay, enqueue_many.max_attempts, v_now);
 
-    IF enqueue_many.idempotency_keys IS NOT NULL THEN
-        IF pg_catalog.cardinality(enqueue_many.idempotency_keys) <> v_count THEN
+    -- Keyed runs and gated runs go one by one through enqueue, which settles
+    -- duplicates and computes each run's concurrency keys and rate limits.
+    IF enqueue_many.idempotency_keys IS NOT NULL OR v_task.gated THEN
+        IF pg_catalog.cardinality(coalesce(enqueue_many.idempotency_keys, pg_catalog.array_fill(NULL::text, ARRAY[v_count]))) <> v_count THEN
             PERFORM sluice._invalid_option('idempotency_keys',
                 format('an array of %s keys for %s inputs', pg_catalog.cardinality(enqueue_many.idempotency_keys), v_count),
                 'Pass one key per input, or NULL for an input without a key.');
         END IF;
-        -- Keyed runs go one by one through enqueue, which settles duplicates.
         SELECT pg_catalog.array_agg(sluice.enqueue(v_task.name, i.input, enqueue_many.metadata,
                                                    enqueue_many.priority, v_start, NULL,
                                                    enqueue_many.max_attempts, i.key) ORDER BY i.n)
         INTO v_ids
-        FROM unnest(enqueue_many.inputs, enqueue_many.idempotency_keys) WITH ORDINALITY AS i(input, key, n);
+        FROM unnest(enqueue_many.inputs,
+                    coalesce(enqueue_many.idempotency_keys, pg_catalog.array_fill(NULL::text, ARRAY[v_count])))
+             WITH ORDINALITY AS i(input, key, n);
         RETURN coalesce(v_ids, '{}');
     END IF;
 

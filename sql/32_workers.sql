@@ -77,10 +77,17 @@ COMMENT ON FUNCTION sluice.register_worker(text, text[], integer, text[], jsonb,
     'the queues of those tasks; lease_timeout is how long the worker may go without a heartbeat before its runs '
     'are taken back.';
 
--- Claims up to max_runs ready runs for a worker, from each of its queues in
--- turn, highest priority first and then oldest first. Each claimed run leaves
--- sluice.ready, becomes running with its attempt incremented and gets a lease,
--- all in this one transaction.
+CREATE TYPE sluice._claim_candidate AS (run_id bigint, gated boolean, slot_cost integer);
+
+-- Claims ready runs for a worker: at most max_runs, and no more than its free
+-- slots (slots minus the slot cost of the runs it holds). Queues are visited
+-- in the worker's order; within a queue the highest priority goes first, then
+-- the oldest. One claim call in ten starts with the queue's oldest claimable
+-- run whatever its priority, so a flood of high-priority runs slows
+-- low-priority ones down but never starves them. Gated runs start only when
+-- every concurrency key and rate limit admits them; the others move to
+-- sluice.held. Each started run leaves sluice.ready, becomes running with its
+-- attempt incremented and gets a lease, all in this one transaction.
 CREATE FUNCTION sluice.claim(worker_id uuid, max_runs integer DEFAULT 1)
 RETURNS TABLE (run_id bigint, task text, attempt integer, input jsonb, metadata jsonb,
                deadline timestamptz, max_attempts integer)
@@ -90,54 +97,102 @@ AS $$
 DECLARE
     v_worker sluice.workers := sluice._live_worker(claim.worker_id);
     v_now timestamptz := sluice.now();
+    v_free integer;
+    v_tasks text[];
     v_queue text;
-    v_left integer := claim.max_runs;
-    v_claimed integer;
+    v_oldest_first boolean := pg_catalog.nextval('sluice.claim_seq') % 10 = 0;
+    v_first sluice._claim_candidate;
+    v_candidates sluice._claim_candidate[];
+    v_candidate sluice._claim_candidate;
+    v_accepted bigint[];
+    v_held integer;
+    v_round integer;
 BEGIN
     PERFORM sluice._check_range('max_runs', claim.max_runs, 1, 10000);
+    v_free := least(claim.max_runs,
+                    v_worker.slots - coalesce((SELECT sum(l.slot_cost)::integer FROM sluice.leases l
+                                               WHERE l.worker_id = claim.worker_id), 0));
+    IF v_free <= 0 THEN
+        RETURN;
+    END IF;
+    v_tasks := sluice._claimable_tasks(v_worker, v_now);
 
     FOREACH v_queue IN ARRAY v_worker.queues LOOP
-        -- The CTE picks and locks the rows first, skipping rows that other
-        -- claims hold, so concurrent workers never wait on each other; the
-        -- later steps then move exactly the picked runs.
-        RETURN QUERY
-        WITH picked AS (
-            SELECT r.run_id
-            FROM sluice.ready r
-            WHERE r.queue = v_queue AND r.task = ANY (v_worker.tasks)
-            ORDER BY r.priority DESC, r.run_id
-            LIMIT v_left
-            FOR UPDATE SKIP LOCKED
-        ), removed AS (
-            DELETE FROM sluice.ready r USING picked p
-            WHERE r.run_id = p.run_id
-            RETURNING r.run_id
-        ), started AS (
-            UPDATE sluice.runs u
-            SET status = 'running', attempt = u.attempt + 1, started_at = v_now, worker_id = claim.worker_id
-            FROM removed m
-            WHERE u.id = m.run_id AND u.status = 'queued'
-            RETURNING u.id, u.task, u.attempt, u.input, u.metadata, u.max_attempts
-        ), leased AS (
-            INSERT INTO sluice.leases (run_id, worker_id, attempt, started_at, deadline)
-            SELECT s.id, claim.worker_id, s.attempt, v_now, v_now + t.execution_timeout
-            FROM started s JOIN sluice.tasks t ON t.name = s.task
-            RETURNING run_id, attempt, deadline
-        )
-        SELECT s.id, s.task, s.attempt, s.input, s.metadata, l.deadline, s.max_attempts
-        FROM started s JOIN leased l ON l.run_id = s.id
-        ORDER BY s.id;
+        -- A round that turns gated runs away may leave free slots that the
+        -- next candidates can use; four rounds bound the work of one call.
+        FOR v_round IN 1..4 LOOP
+            EXIT WHEN v_free <= 0;
+            -- Candidates are locked with SKIP LOCKED, so concurrent claims
+            -- never wait on each other and never pick the same run.
+            v_first := NULL;
+            IF v_oldest_first AND v_round = 1 THEN
+                SELECT r.run_id, r.gated, t.slot_cost INTO v_first
+                FROM sluice.ready r JOIN sluice.tasks t ON t.name = r.task
+                WHERE r.queue = v_queue AND r.task = ANY (v_tasks)
+                ORDER BY r.run_id
+                LIMIT 1
+                FOR UPDATE OF r SKIP LOCKED;
+            END IF;
+            SELECT pg_catalog.array_agg(ROW(c.run_id, c.gated, c.slot_cost)::sluice._claim_candidate
+                                        ORDER BY c.priority DESC, c.run_id)
+            INTO v_candidates
+            FROM (SELECT r.run_id, r.gated, r.priority, t.slot_cost
+                  FROM sluice.ready r JOIN sluice.tasks t ON t.name = r.task
+                  WHERE r.queue = v_queue AND r.task = ANY (v_tasks)
+                    AND r.run_id IS DISTINCT FROM v_first.run_id
+                  ORDER BY r.priority DESC, r.run_id
+                  LIMIT v_free
+                  FOR UPDATE OF r SKIP LOCKED) c;
+            IF v_first.run_id IS NOT NULL THEN
+                v_candidates := v_first || coalesce(v_candidates, '{}');
+            END IF;
+            EXIT WHEN v_candidates IS NULL;
 
-        GET DIAGNOSTICS v_claimed = ROW_COUNT;
-        v_left := v_left - v_claimed;
-        EXIT WHEN v_left <= 0;
+            IF EXISTS (SELECT FROM unnest(v_candidates) c WHERE c.gated) THEN
+                PERFORM sluice._lock_gates(ARRAY(SELECT c.run_id FROM unnest(v_candidates) c WHERE c.gated));
+            END IF;
+            v_accepted := '{}';
+            v_held := 0;
+            FOREACH v_candidate IN ARRAY v_candidates LOOP
+                CONTINUE WHEN v_candidate.run_id = ANY (v_accepted) OR v_candidate.slot_cost > v_free;
+                IF v_candidate.gated AND NOT sluice._pass_gates(v_candidate.run_id, v_now) THEN
+                    v_held := v_held + 1;
+                    CONTINUE;
+                END IF;
+                v_accepted := v_accepted || v_candidate.run_id;
+                v_free := v_free - v_candidate.slot_cost;
+            END LOOP;
+
+            RETURN QUERY
+            WITH removed AS (
+                DELETE FROM sluice.ready r WHERE r.run_id = ANY (v_accepted) RETURNING r.run_id
+            ), started AS (
+                UPDATE sluice.runs u
+                SET status = 'running', attempt = u.attempt + 1, started_at = v_now, worker_id = claim.worker_id
+                FROM removed m
+                WHERE u.id = m.run_id AND u.status = 'queued'
+                RETURNING u.id, u.task, u.attempt, u.input, u.metadata, u.max_attempts
+            ), leased AS (
+                INSERT INTO sluice.leases (run_id, worker_id, attempt, started_at, deadline, slot_cost)
+                SELECT s.id, claim.worker_id, s.attempt, v_now, v_now + t.execution_timeout, t.slot_cost
+                FROM started s JOIN sluice.tasks t ON t.name = s.task
+                RETURNING run_id, deadline
+            )
+            SELECT s.id, s.task, s.attempt, s.input, s.metadata, l.deadline, s.max_attempts
+            FROM started s JOIN leased l ON l.run_id = s.id
+            ORDER BY s.id;
+
+            EXIT WHEN v_held = 0;
+        END LOOP;
+        EXIT WHEN v_free <= 0;
     END LOOP;
 END
 $$;
 
 COMMENT ON FUNCTION sluice.claim(uuid, integer) IS
-    'Claims up to max_runs (1-10000) ready runs of the worker''s tasks and queues, highest priority first, '
-    'then oldest. Returns run id, task, attempt, input, metadata, execution deadline and max_attempts of each.';
+    'Claims up to max_runs (1-10000) ready runs of the worker''s tasks and queues within its free slots, '
+    'highest priority first, then oldest, applying concurrency keys, rate limits and affinity. Returns run id, '
+    'task, attempt, input, metadata, execution deadline and max_attempts of each.';
 
 CREATE FUNCTION sluice.complete(run_ids bigint[], attempts integer[], outputs jsonb[])
 RETURNS SETOF bigint
@@ -148,6 +203,7 @@ DECLARE
     v_count integer := coalesce(pg_catalog.cardinality(complete.run_ids), 0);
     v_bad integer;
     v_done bigint[];
+    v_gated bigint[];
     v_watched bigint[];
 BEGIN
     IF coalesce(pg_catalog.cardinality(complete.attempts), 0) <> v_count
@@ -172,17 +228,24 @@ BEGIN
         DELETE FROM sluice.leases l USING item i
         WHERE l.run_id = i.run_id AND l.attempt = i.attempt
         RETURNING l.run_id, i.output
-    ), finished AS (
+    ), updated AS (
         UPDATE sluice.runs r
         SET status = 'succeeded', output = rel.output, finished_at = v_now
         FROM released rel
         WHERE r.id = rel.run_id AND r.status = 'running'
-        RETURNING r.id, r.watched
+        RETURNING r.id, r.watched, r.task
+    ), finished AS (
+        SELECT u.id, u.watched, t.gated FROM updated u JOIN sluice.tasks t ON t.name = u.task
     )
-    SELECT pg_catalog.array_agg(f.id), pg_catalog.array_agg(f.id) FILTER (WHERE f.watched)
-    INTO v_done, v_watched
+    SELECT pg_catalog.array_agg(f.id), pg_catalog.array_agg(f.id) FILTER (WHERE f.gated),
+           pg_catalog.array_agg(f.id) FILTER (WHERE f.watched)
+    INTO v_done, v_gated, v_watched
     FROM finished f;
 
+    IF v_gated IS NOT NULL THEN
+        PERFORM sluice._release_slots(v_gated);
+        PERFORM sluice._close_gates(v_gated);
+    END IF;
     PERFORM pg_catalog.pg_notify('sluice_finished', w::text) FROM unnest(v_watched) AS w;
     RETURN QUERY SELECT unnest(v_done);
 END
@@ -217,13 +280,16 @@ DECLARE
     v_status sluice.run_status;
 BEGIN
     SELECT r.id, r.queue, r.task, r.priority, r.attempt, r.max_attempts, r.status, r.watched, t.backoff_base,
-           t.backoff_factor, t.backoff_max, t.backoff_jitter, t.schedule_timeout
+           t.backoff_factor, t.backoff_max, t.backoff_jitter, t.schedule_timeout, t.gated
     INTO v_run
     FROM sluice.runs r JOIN sluice.tasks t ON t.name = r.task
     WHERE r.id = p_run_id
     FOR UPDATE OF r;
     IF NOT FOUND OR v_run.status <> 'running' OR v_run.attempt <> p_attempt THEN
         RETURN NULL;
+    END IF;
+    IF v_run.gated THEN
+        PERFORM sluice._release_slots(ARRAY[p_run_id]);
     END IF;
 
     INSERT INTO sluice.attempt_errors (run_id, attempt, error, failed_at)
@@ -232,6 +298,9 @@ BEGIN
 
     IF NOT p_retryable OR v_run.attempt >= v_run.max_attempts THEN
         UPDATE sluice.runs SET status = 'failed', error = p_error, finished_at = p_now WHERE id = p_run_id;
+        IF v_run.gated THEN
+            PERFORM sluice._close_gates(ARRAY[p_run_id]);
+        END IF;
         IF v_run.watched THEN
             PERFORM pg_catalog.pg_notify('sluice_finished', p_run_id::text);
         END IF;
@@ -246,8 +315,8 @@ BEGIN
         PERFORM pg_catalog.pg_notify('sluice_timer', '');
     ELSE
         v_status := 'queued';
-        INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at)
-        VALUES (p_run_id, v_run.queue, v_run.task, v_run.priority, p_now);
+        INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, gated)
+        VALUES (p_run_id, v_run.queue, v_run.task, v_run.priority, p_now, v_run.gated);
         PERFORM pg_catalog.pg_notify('sluice_ready', v_run.queue);
     END IF;
     UPDATE sluice.runs SET status = v_status, error = p_error, run_at = p_now + v_delay, worker_id = NULL

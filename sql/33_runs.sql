@@ -23,6 +23,7 @@ BEGIN
     -- found running with a lease, which is deleted below.
     DELETE FROM sluice.ready r WHERE r.run_id = cancel.run_id;
     DELETE FROM sluice.delayed d WHERE d.run_id = cancel.run_id;
+    PERFORM FROM sluice.held h WHERE h.run_id = cancel.run_id FOR UPDATE;
     DELETE FROM sluice.leases l WHERE l.run_id = cancel.run_id RETURNING l.worker_id INTO v_worker;
 
     UPDATE sluice.runs r
@@ -38,8 +39,10 @@ BEGIN
         RETURN false;
     END IF;
     IF v_worker IS NOT NULL THEN
+        PERFORM sluice._release_slots(ARRAY[cancel.run_id]);
         PERFORM pg_catalog.pg_notify('sluice_cancel', cancel.run_id::text);
     END IF;
+    PERFORM sluice._close_gates(ARRAY[cancel.run_id]);
     IF v_watched THEN
         PERFORM pg_catalog.pg_notify('sluice_finished', cancel.run_id::text);
     END IF;

@@ -28,9 +28,9 @@ BEGIN
         WHERE r.id = m.run_id AND r.status = 'scheduled'
         RETURNING r.id, r.queue, r.task, r.priority, r.run_at, r.attempt
     ), made_ready AS (
-        INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline)
+        INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline, gated)
         SELECT p.id, p.queue, p.task, p.priority, v_now,
-               CASE WHEN p.attempt = 0 THEN p.run_at + t.schedule_timeout END
+               CASE WHEN p.attempt = 0 THEN p.run_at + t.schedule_timeout END, t.gated
         FROM promoted p JOIN sluice.tasks t ON t.name = p.task
         RETURNING queue
     )
@@ -102,6 +102,7 @@ DECLARE
     v_now timestamptz := sluice.now();
     v_count integer;
     v_watched bigint[];
+    v_failed bigint[];
 BEGIN
     WITH overdue AS (
         SELECT r.run_id FROM sluice.ready r
@@ -119,8 +120,33 @@ BEGIN
         WHERE u.id = m.run_id AND u.status = 'queued'
         RETURNING u.id, u.watched
     )
-    SELECT count(*), pg_catalog.array_agg(f.id) FILTER (WHERE f.watched) INTO v_count, v_watched FROM failed f;
+    SELECT count(*), pg_catalog.array_agg(f.id) FILTER (WHERE f.watched), pg_catalog.array_agg(f.id)
+    INTO v_count, v_watched, v_failed
+    FROM failed f;
 
+    -- Runs a concurrency key or rate limit held back time out the same way.
+    WITH overdue AS (
+        SELECT h.run_id FROM sluice.held h
+        WHERE h.schedule_deadline <= v_now
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ), failed AS (
+        UPDATE sluice.runs u
+        SET status = 'failed', finished_at = v_now,
+            error = sluice._error_document('schedule timeout: the run waited for its concurrency key or rate limit '
+                                           'past its schedule timeout', 'schedule_timeout', NULL)
+        FROM overdue o
+        WHERE u.id = o.run_id AND u.status = 'queued'
+        RETURNING u.id, u.watched
+    )
+    SELECT v_count + count(*), v_watched || pg_catalog.array_agg(f.id) FILTER (WHERE f.watched),
+           v_failed || pg_catalog.array_agg(f.id)
+    INTO v_count, v_watched, v_failed
+    FROM failed f;
+
+    IF v_failed IS NOT NULL THEN
+        PERFORM sluice._close_gates(v_failed);
+    END IF;
     PERFORM pg_catalog.pg_notify('sluice_finished', w::text) FROM unnest(v_watched) AS w;
     RETURN v_count;
 END
@@ -141,21 +167,29 @@ BEGIN
         (SELECT min(w.heartbeat_at + w.lease_timeout) FROM sluice.workers w
          WHERE w.stopped_at IS NULL AND EXISTS (SELECT FROM sluice.leases l WHERE l.worker_id = w.id)),
         (SELECT min(r.schedule_deadline) FROM sluice.ready r WHERE r.schedule_deadline IS NOT NULL),
-        (SELECT min(s.next_fire_at) FROM sluice.schedules s WHERE NOT s.paused));
+        (SELECT min(s.next_fire_at) FROM sluice.schedules s WHERE NOT s.paused),
+        (SELECT min(h.schedule_deadline) FROM sluice.held h WHERE h.schedule_deadline IS NOT NULL),
+        (SELECT min(b.next_release_at) FROM sluice.rate_limits b WHERE b.held > 0),
+        -- While runs wait for concurrency slots, look once a second for a
+        -- slot no completion handed over.
+        (SELECT sluice.now() + interval '1 second' WHERE EXISTS (SELECT FROM sluice.held h WHERE h.kind = 'concurrency')));
 END
 $$;
 
 COMMENT ON FUNCTION sluice.next_due_at() IS
     'Returns the earliest time at which tick() has work: a scheduled run, an execution deadline, a worker''s '
-    'lease expiry, a schedule timeout or a cron schedule''s fire time. NULL when nothing is waiting for a time.';
+    'lease expiry, a schedule timeout, a cron schedule''s fire time or a rate limit refill for held runs. '
+    'NULL when nothing is waiting for a time.';
 
 CREATE FUNCTION sluice.tick(p_limit integer DEFAULT 1000)
-RETURNS TABLE (promoted integer, expired integer, timed_out integer, next_due_at timestamptz, fired integer)
+RETURNS TABLE (promoted integer, expired integer, timed_out integer, next_due_at timestamptz, fired integer,
+               released integer)
 LANGUAGE plpgsql
 AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM sluice._check_range('p_limit', p_limit, 1, 100000);
+    released := sluice.release_rate_held(p_limit) + sluice.release_concurrency_held(p_limit);
     promoted := sluice.promote_due(p_limit);
     expired := sluice.expire_leases(p_limit);
     timed_out := sluice.expire_queued(p_limit);
@@ -166,6 +200,6 @@ END
 $$;
 
 COMMENT ON FUNCTION sluice.tick(integer) IS
-    'Does the coordinator''s time-driven work once (promote_due, expire_leases, expire_queued, fire_due_schedules, '
-    'each up to p_limit rows) and returns the counts and when to call again. A count equal to p_limit means more '
-    'work is waiting.';
+    'Does the coordinator''s time-driven work once (release_rate_held, release_concurrency_held, promote_due, '
+    'expire_leases, expire_queued, fire_due_schedules, each up to p_limit rows) and returns the counts and when '
+    'to call again. A count equal to p_limit means more work is waiting.';
