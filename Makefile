@@ -19,7 +19,7 @@ PACKAGES := postgresql-15:/usr/lib/postgresql/15/bin/postgres \
             postgresql-client-15:/usr/bin/psql \
             python3-psycopg2:/usr/lib/python3/dist-packages/psycopg2/__init__.py
 
-.PHONY: all deps extension install-extension build run test test-sql test-swift bench clean
+.PHONY: all deps extension install-extension build run test test-sql test-any-language test-swift bench clean
 
 all: build
 
@@ -46,12 +46,17 @@ build: install-extension
 run: build
 	.build/release/sluice-doc-indexer-demo --docs "$(DOCS_DIR)"
 
-test: test-sql test-swift
+test: test-sql test-any-language test-swift
 
 test-sql: install-extension
 	PATH=/usr/lib/postgresql/15/bin:$$PATH scripts/with-postgres \
 	  $(MAKE) -C extension PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config installcheck \
 	  || { cat extension/test/regression.diffs 2>/dev/null; exit 1; }
+
+# A worker written in Python with plain SQL calls, to keep the protocol
+# usable from any language.
+test-any-language: install-extension
+	PATH=/usr/lib/postgresql/15/bin:$$PATH scripts/with-postgres /usr/bin/python3 Tests/AnyLanguage/python_worker_test.py
 
 test-swift: install-extension
 	PATH=/usr/lib/postgresql/15/bin:$$PATH swift test
