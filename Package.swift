@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "SluicePostgres", targets: ["SluicePostgres"]),
         .library(name: "Sluice", targets: ["Sluice"]),
         .library(name: "EmbeddedPostgres", targets: ["EmbeddedPostgres"]),
+        .library(name: "SluiceCoordinator", targets: ["SluiceCoordinator"]),
         .executable(name: "sluice-bench", targets: ["SluiceBench"]),
     ],
     targets: [
@@ -27,6 +28,9 @@ let package = Package(
         .target(name: "SluiceTestSupport", dependencies: ["SluicePostgres", "EmbeddedPostgres"]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTestSupport"]),
         .testTarget(name: "EmbeddedPostgresTests", dependencies: ["EmbeddedPostgres", "SluiceTestSupport"]),
+        .target(name: "SluiceCoordinator", dependencies: ["Sluice", "SluicePostgres"]),
+        .testTarget(
+            name: "SluiceCoordinatorTests", dependencies: ["SluiceCoordinator", "SluiceTestSupport"]),
         .executableTarget(
             name: "SluiceBench", dependencies: ["SluicePostgres", "EmbeddedPostgres"], path: "bench/Sources/SluiceBench"),
         .testTarget(name: "SluiceBenchTests", dependencies: ["SluiceBench"], path: "bench/Tests/SluiceBenchTests"),

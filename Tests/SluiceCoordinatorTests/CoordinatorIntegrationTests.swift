@@ -1,0 +1,167 @@
+import Foundation
+import Sluice
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+@testable import SluiceCoordinator
+
+/// Coordinators against a real database from `TestPostgres`.
+@Suite(.timeLimit(.minutes(1))) struct CoordinatorIntegrationTests {
+    /// Options that keep takeover and reconnects quick in tests. The 1 s maximum sleep bounds
+    /// how long a leader whose session was terminated takes to notice it.
+    static let fastOptions = CoordinatorOptions(
+        leadershipRetryInterval: .milliseconds(200), maximumSleep: .seconds(1),
+        reconnectPolicy: ReconnectPolicy(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500), maximumAttempts: nil))
+
+    /// Waits until `condition` holds, checking every 20 ms, or fails after `timeout`.
+    static func waitUntil(
+        _ description: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await !condition() {
+            if ContinuousClock.now > deadline {
+                Issue.record("timed out waiting until \(description)")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Returns the backend process IDs holding the coordinator's leadership lock.
+    static func lockHolders(_ connection: PostgresConnection) async throws -> [Int32] {
+        let rows = try await connection.query(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                + "AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2 "
+                + "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            [Coordinator.lockKeys.0, Coordinator.lockKeys.1])
+        return try rows.map { try $0.decode(Int32.self, at: 0) }
+    }
+
+    @Test func exactlyOneOfTwoLeads() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let observer = try await database.connect()
+        let first = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
+        let second = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
+        let firstRun = Task { await first.run() }
+        let secondRun = Task { await second.run() }
+
+        try await Self.waitUntil("one coordinator leads") { first.isLeader || second.isLeader }
+        // Give the other one several retry intervals to wrongly take the lock too.
+        try await Task.sleep(for: .milliseconds(700))
+        #expect(first.isLeader != second.isLeader)
+        #expect(try await Self.lockHolders(observer).count == 1)
+
+        first.stop()
+        second.stop()
+        await firstRun.value
+        await secondRun.value
+        #expect(try await Self.lockHolders(observer).isEmpty)
+        await observer.close()
+    }
+
+    @Test func otherTakesOverAfterLeaderBackendTerminated() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let observer = try await database.connect()
+        let first = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
+        let second = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
+        let firstRun = Task { await first.run() }
+        let secondRun = Task { await second.run() }
+        try await Self.waitUntil("one coordinator leads") { first.isLeader || second.isLeader }
+        let (oldLeader, candidate) = first.isLeader ? (first, second) : (second, first)
+        let holders = try await Self.lockHolders(observer)
+        try #require(holders.count == 1)
+
+        let terminatedAt = ContinuousClock.now
+        try await observer.execute("SELECT pg_terminate_backend($1)", [holders[0]])
+        try await Self.waitUntil("the candidate leads") { candidate.isLeader }
+        #expect(ContinuousClock.now - terminatedAt < .seconds(3))
+        // The old leader finds out at its next call, at most one maximum sleep later.
+        try await Self.waitUntil("the old leader stops reporting leadership") { !oldLeader.isLeader }
+        #expect(candidate.isLeader)
+        let newHolders = try await Self.lockHolders(observer)
+        #expect(newHolders.count == 1)
+        #expect(newHolders.first != holders[0])
+
+        first.stop()
+        second.stop()
+        await firstRun.value
+        await secondRun.value
+        await observer.close()
+    }
+
+    @Test func leaderStopReleasesLockForOther() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let first = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
+        let firstRun = Task { await first.run() }
+        try await Self.waitUntil("first leads") { first.isLeader }
+
+        let second = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
+        let secondRun = Task { await second.run() }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!second.isLeader)
+
+        let stoppedAt = ContinuousClock.now
+        first.stop()
+        await firstRun.value
+        try await Self.waitUntil("second leads") { second.isLeader }
+        #expect(ContinuousClock.now - stoppedAt < .seconds(2))
+
+        secondRun.cancel()
+        await secondRun.value
+        #expect(!second.isLeader)
+    }
+
+    @Test func delayedRunPromotedOnTime() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let connection = try await database.connect()
+        try await connection.execute("SELECT sluice.define_task('delayed-test')")
+        let coordinator = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
+        let run = Task { await coordinator.run() }
+        try await Self.waitUntil("the coordinator leads") { coordinator.isLeader }
+
+        // The test learns of the promotion from the notification tick() sends, not by polling.
+        let listener = try await PostgresListener.start(database.connectionString, channels: ["sluice_ready"])
+        let runID = try await connection.query(
+            "SELECT sluice.enqueue('delayed-test', '{}', delay => '1 second')")[0].decode(Int64.self, at: 0)
+        var iterator = listener.notifications.makeAsyncIterator()
+        let event = await iterator.next()
+        #expect(event == .notification(channel: "sluice_ready", payload: "default", processID: event.processID))
+
+        let rows = try await connection.query(
+            "SELECT r.status::text, extract(epoch FROM q.ready_at - r.created_at)::float8 "
+                + "FROM sluice.runs r JOIN sluice.ready q ON q.run_id = r.id WHERE r.id = $1", [runID])
+        try #require(rows.count == 1)
+        #expect(try rows[0].decode(String.self, at: 0) == "queued")
+        let waited = try rows[0].decode(Double.self, at: 1)
+        #expect(waited >= 1.0)
+        #expect(waited < 1.2)
+
+        listener.close()
+        coordinator.stop()
+        await run.value
+        await connection.close()
+    }
+
+    @Test func tickResultReadsEveryCountColumn() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let connection = try await database.connect()
+        let rows = try await connection.query(
+            "SELECT 2 AS promoted, 0 AS expired, 7 AS fired, NULL::timestamptz AS next_due_at, "
+                + "1.5::float8 AS sluice_seconds_until_due")
+        let result = try Coordinator.tickResult(from: rows)
+        #expect(result.counts == ["promoted": 2, "expired": 0, "fired": 7])
+        #expect(result.secondsUntilDue == 1.5)
+        await connection.close()
+    }
+}
+
+extension Optional where Wrapped == PostgresListenerEvent {
+    /// The sending backend's process ID of a notification, or 0.
+    fileprivate var processID: Int32 {
+        if case .notification(_, _, let processID) = self {
+            return processID
+        }
+        return 0
+    }
+}

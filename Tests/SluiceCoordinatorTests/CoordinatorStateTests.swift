@@ -1,0 +1,200 @@
+import SluicePostgres
+import Testing
+
+@testable import SluiceCoordinator
+
+/// Unit tests of the coordinator's decisions, with no database and a hand-made clock.
+@Suite struct CoordinatorStateTests {
+    let start = ContinuousClock.now
+    let options = CoordinatorOptions(
+        tickLimit: 100, leadershipRetryInterval: .seconds(1), maximumSleep: .seconds(30),
+        minimumSleep: .milliseconds(5), maintenanceInterval: .seconds(60), errorRetryDelay: .seconds(1),
+        reconnectPolicy: ReconnectPolicy(
+            initialDelay: .milliseconds(100), maximumDelay: .seconds(5), maximumAttempts: nil))
+
+    /// Returns a state that has just become leader and ticked once, with maintenance done.
+    func leaderState() -> CoordinatorState {
+        var state = CoordinatorState(options: options)
+        _ = state.handle(.started)
+        _ = state.handle(.connected)
+        _ = state.handle(.lockAcquired(at: start))
+        _ = state.handle(.listening)
+        _ = state.handle(.ticked(TickResult(counts: [:], secondsUntilDue: nil), at: start))
+        _ = state.handle(.maintenanceFinished(at: start))
+        return state
+    }
+
+    func idleTick(secondsUntilDue: Double?) -> TickResult {
+        TickResult(counts: ["promoted": 0, "expired": 0, "timed_out": 0], secondsUntilDue: secondsUntilDue)
+    }
+
+    @Test func startConnectsAtOnce() {
+        var state = CoordinatorState(options: options)
+        #expect(state.handle(.started) == .connect(after: .zero))
+        #expect(state.phase == .connecting)
+        #expect(!state.isLeader)
+    }
+
+    @Test func connectedCandidateTriesLock() {
+        var state = CoordinatorState(options: options)
+        _ = state.handle(.started)
+        #expect(state.handle(.connected) == .tryLock)
+        #expect(state.phase == .candidate)
+    }
+
+    @Test func lockHeldElsewhereWaitsRetryInterval() {
+        var state = CoordinatorState(options: options)
+        _ = state.handle(.started)
+        _ = state.handle(.connected)
+        #expect(state.handle(.lockHeldElsewhere) == .waitForLeadership(.seconds(1)))
+        #expect(state.handle(.wokeUp(at: start)) == .tryLock)
+        #expect(!state.isLeader)
+    }
+
+    @Test func lockAcquiredListensThenTicks() {
+        var state = CoordinatorState(options: options)
+        _ = state.handle(.started)
+        _ = state.handle(.connected)
+        #expect(state.handle(.lockAcquired(at: start)) == .listen)
+        #expect(state.isLeader)
+        #expect(state.handle(.listening) == .tick(limit: 100))
+    }
+
+    @Test func newLeaderMaintainsAfterFirstTick() {
+        var state = CoordinatorState(options: options)
+        _ = state.handle(.started)
+        _ = state.handle(.connected)
+        _ = state.handle(.lockAcquired(at: start))
+        _ = state.handle(.listening)
+        #expect(state.handle(.ticked(idleTick(secondsUntilDue: nil), at: start)) == .maintain)
+        #expect(state.handle(.maintenanceFinished(at: start)) == .tick(limit: 100))
+        #expect(state.nextMaintenanceAt == start + .seconds(60))
+    }
+
+    @Test func countAtLimitTicksAgainAtOnce() {
+        var state = leaderState()
+        let busy = TickResult(counts: ["promoted": 100, "expired": 3, "timed_out": 0], secondsUntilDue: -5)
+        #expect(state.handle(.ticked(busy, at: start)) == .tick(limit: 100))
+    }
+
+    @Test func unknownCountColumnAtLimitTicksAgain() {
+        var state = leaderState()
+        let busy = TickResult(counts: ["promoted": 0, "cron_fired": 100], secondsUntilDue: nil)
+        #expect(state.handle(.ticked(busy, at: start)) == .tick(limit: 100))
+    }
+
+    @Test func sleepsUntilNextDueTime() {
+        var state = leaderState()
+        #expect(state.handle(.ticked(idleTick(secondsUntilDue: 2.5), at: start)) == .sleep(.milliseconds(2500)))
+    }
+
+    @Test func sleepIsCappedAtMaximum() {
+        var state = leaderState()
+        #expect(state.handle(.ticked(idleTick(secondsUntilDue: 3600), at: start)) == .sleep(.seconds(30)))
+        #expect(state.handle(.ticked(idleTick(secondsUntilDue: nil), at: start)) == .sleep(.seconds(30)))
+        #expect(state.handle(.ticked(idleTick(secondsUntilDue: .infinity), at: start)) == .sleep(.seconds(30)))
+    }
+
+    @Test func pastDueTimeSleepsMinimum() {
+        var state = leaderState()
+        #expect(state.handle(.ticked(idleTick(secondsUntilDue: -3), at: start)) == .sleep(.milliseconds(5)))
+        #expect(state.handle(.ticked(idleTick(secondsUntilDue: 0.000_001), at: start)) == .sleep(.milliseconds(5)))
+    }
+
+    @Test func sleepEndsAtMaintenanceTime() {
+        var state = leaderState()
+        let now = start + .seconds(50)
+        #expect(state.handle(.ticked(idleTick(secondsUntilDue: nil), at: now)) == .sleep(.seconds(10)))
+    }
+
+    @Test func maintenanceDueAfterInterval() {
+        var state = leaderState()
+        let now = start + .seconds(61)
+        #expect(state.handle(.ticked(idleTick(secondsUntilDue: 5), at: now)) == .maintain)
+        #expect(state.handle(.maintenanceFinished(at: now)) == .tick(limit: 100))
+        #expect(state.nextMaintenanceAt == now + .seconds(60))
+    }
+
+    @Test func wakeUpTicks() {
+        var state = leaderState()
+        _ = state.handle(.ticked(idleTick(secondsUntilDue: 10), at: start))
+        #expect(state.handle(.wokeUp(at: start + .seconds(1))) == .tick(limit: 100))
+    }
+
+    @Test func failedTicksBackOff() {
+        var state = leaderState()
+        #expect(state.handle(.tickFailed) == .sleep(.seconds(1)))
+        #expect(state.handle(.tickFailed) == .sleep(.seconds(2)))
+        #expect(state.handle(.tickFailed) == .sleep(.seconds(4)))
+        for _ in 0..<1000 {
+            _ = state.handle(.tickFailed)
+        }
+        #expect(state.handle(.tickFailed) == .sleep(.seconds(30)))
+        #expect(state.isLeader)
+        _ = state.handle(.wokeUp(at: start))
+        _ = state.handle(.ticked(idleTick(secondsUntilDue: 1), at: start))
+        #expect(state.handle(.tickFailed) == .sleep(.seconds(1)))
+    }
+
+    @Test func connectionLostDropsLeadership() {
+        var state = leaderState()
+        #expect(state.handle(.connectionLost) == .connect(after: .milliseconds(100)))
+        #expect(!state.isLeader)
+        #expect(state.phase == .connecting)
+        #expect(state.nextMaintenanceAt == nil)
+    }
+
+    @Test func reconnectBacksOffUntilConnected() {
+        var state = leaderState()
+        #expect(state.handle(.connectionLost) == .connect(after: .milliseconds(100)))
+        #expect(state.handle(.connectionFailed) == .connect(after: .milliseconds(200)))
+        #expect(state.handle(.connectionFailed) == .connect(after: .milliseconds(400)))
+        for _ in 0..<100 {
+            _ = state.handle(.connectionFailed)
+        }
+        #expect(state.handle(.connectionFailed) == .connect(after: .seconds(5)))
+        #expect(state.handle(.connected) == .tryLock)
+        #expect(state.handle(.connectionLost) == .connect(after: .milliseconds(100)))
+    }
+
+    @Test func reconnectKeepsTryingWhenPolicyGivesUp() {
+        var limited = options
+        limited.reconnectPolicy = ReconnectPolicy(
+            initialDelay: .milliseconds(100), maximumDelay: .seconds(2), maximumAttempts: 2)
+        var state = CoordinatorState(options: limited)
+        _ = state.handle(.started)
+        #expect(state.handle(.connectionFailed) == .connect(after: .milliseconds(100)))
+        #expect(state.handle(.connectionFailed) == .connect(after: .seconds(2)))
+        #expect(state.handle(.connectionFailed) == .connect(after: .seconds(2)))
+    }
+
+    @Test func candidateLosingConnectionReconnects() {
+        var state = CoordinatorState(options: options)
+        _ = state.handle(.started)
+        _ = state.handle(.connected)
+        #expect(state.handle(.connectionLost) == .connect(after: .milliseconds(100)))
+        #expect(state.phase == .connecting)
+    }
+
+    @Test func stopWhileLeadingReleasesLock() {
+        var state = leaderState()
+        #expect(state.handle(.stopRequested) == .stop(releaseLock: true))
+        #expect(state.phase == .stopped)
+        #expect(!state.isLeader)
+    }
+
+    @Test func stopWhileCandidateReleasesNothing() {
+        var state = CoordinatorState(options: options)
+        _ = state.handle(.started)
+        _ = state.handle(.connected)
+        #expect(state.handle(.stopRequested) == .stop(releaseLock: false))
+    }
+
+    @Test func stoppedStateIgnoresEvents() {
+        var state = leaderState()
+        _ = state.handle(.stopRequested)
+        #expect(state.handle(.lockAcquired(at: start)) == .stop(releaseLock: false))
+        #expect(state.handle(.wokeUp(at: start)) == .stop(releaseLock: false))
+        #expect(!state.isLeader)
+    }
+}
