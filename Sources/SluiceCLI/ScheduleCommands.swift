@@ -1,0 +1,227 @@
+import Foundation
+import SluicePostgres
+
+/// `sluice schedules list|create|pause|resume|delete`: manages cron schedules through the SQL
+/// functions of `sql/50_schedules.sql`.
+///
+/// The command table calls `run(_:)` with the arguments after `schedules`. It returns the
+/// process exit status: 0 on success, 1 when the database raised an error, 2 for a usage error.
+enum ScheduleCommands {
+    static let usage = """
+        Usage: sluice schedules <command> [options]
+
+        Manage cron schedules. Each fire time of a schedule enqueues one run of its task.
+
+        Commands:
+          list                      List schedules with their state and next fire time.
+          create NAME               Create a schedule, or update the one named NAME.
+          pause NAME                Stop a schedule from firing.
+          resume NAME               Resume a paused schedule at its next fire time after now.
+          delete NAME               Delete a schedule and its fire history; its runs are kept.
+
+        Options of create:
+          --cron EXPRESSION         Cron expression: 5 fields, 6 fields with seconds first, or a
+                                    macro such as @hourly. Required.
+          --task TASK               The task each fire time runs. Required.
+          --input JSON              Input object of every run. Default {}.
+          --time-zone ZONE          IANA time zone the expression is read in. Default UTC.
+          --missed POLICY           Fire times missed while no coordinator ran: latest (the most
+                                    recent one, default), all (each one, at most 1000) or skip.
+          --priority N              Priority of the runs, 0 to 9. Default: the task's priority.
+          --metadata JSON           Metadata object of every run. Default {}.
+
+        Options of every command:
+          --database URL            libpq connection string or postgresql:// URL. Default: the
+                                    DATABASE_URL environment variable, then PGHOST, PGDATABASE, ...
+          --help                    Show this help.
+        """
+
+    /// Runs one schedules command and returns the exit status.
+    static func run(_ arguments: [String]) async -> Int32 {
+        let parsed: ParsedArguments
+        do {
+            parsed = try ParsedArguments(arguments)
+        } catch {
+            printError("\(error)\n\nRun 'sluice schedules --help' for usage.")
+            return 2
+        }
+        if parsed.options["help"] != nil || parsed.command == nil {
+            print(usage)
+            return parsed.command == nil && parsed.options["help"] == nil ? 2 : 0
+        }
+
+        let connectionString = parsed.options["database"] ?? ProcessInfo.processInfo.environment["DATABASE_URL"]
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(connectionString, applicationName: "sluice-cli")
+        } catch {
+            printError("could not connect to the database: \(error)")
+            return 1
+        }
+        let status: Int32
+        do {
+            status = try await execute(parsed, on: connection)
+        } catch let error as UsageError {
+            printError("\(error)\n\nRun 'sluice schedules --help' for usage.")
+            status = 2
+        } catch let error as PostgresError {
+            printError(describe(error))
+            status = 1
+        } catch {
+            printError("\(error)")
+            status = 1
+        }
+        await connection.close()
+        return status
+    }
+
+    private static func execute(_ parsed: ParsedArguments, on connection: PostgresConnection) async throws -> Int32 {
+        switch parsed.command {
+        case "list":
+            try parsed.expectNames(0)
+            try await list(on: connection)
+        case "create":
+            let name = try parsed.expectNames(1)[0]
+            let next = try await connection.query(
+                "SELECT sluice.create_schedule($1, $2, $3, $4::jsonb, $5, $6::jsonb, $7, $8)",
+                [
+                    name, try parsed.required("cron"), try parsed.required("task"), parsed.options["input"] ?? "{}",
+                    parsed.options["time-zone"] ?? "UTC", parsed.options["metadata"] ?? "{}",
+                    try parsed.integer("priority"), parsed.options["missed"] ?? "latest",
+                ])[0].text(at: 0)
+            print("schedule \(name) saved; next fire time: \(next ?? "none, the schedule is paused")")
+        case "pause":
+            let name = try parsed.expectNames(1)[0]
+            let changed = try await connection.query("SELECT sluice.pause_schedule($1)", [name])[0].decode(Bool.self, at: 0)
+            print(changed ? "schedule \(name) paused" : "schedule \(name) was already paused")
+        case "resume":
+            let name = try parsed.expectNames(1)[0]
+            let next = try await connection.query("SELECT sluice.resume_schedule($1)", [name])[0].text(at: 0)
+            print("schedule \(name) resumed; next fire time: \(next ?? "unknown")")
+        case "delete":
+            let name = try parsed.expectNames(1)[0]
+            try await connection.execute("SELECT sluice.delete_schedule($1)", [name])
+            print("schedule \(name) deleted")
+        default:
+            throw UsageError("unknown command \"\(parsed.command ?? "")\"; expected list, create, pause, resume or delete")
+        }
+        return 0
+    }
+
+    /// Prints the schedules as a table with one row each.
+    private static func list(on connection: PostgresConnection) async throws {
+        let rows = try await connection.query(
+            """
+            SELECT name, expression, time_zone, task, missed, state, coalesce(next_fire_at::text, '-'),
+                   coalesce(last_fired_at::text, '-'), coalesce(last_run_status::text, '-'),
+                   coalesce(paused_reason, '')
+            FROM sluice.schedule_status ORDER BY name
+            """)
+        let header = ["NAME", "CRON", "TIME ZONE", "TASK", "MISSED", "STATE", "NEXT FIRE", "LAST FIRE", "LAST RUN",
+                      "REASON"]
+        let table = [header] + rows.map { row in (0..<header.count).map { row.text(at: $0) ?? "" } }
+        let widths = (0..<header.count).map { column in table.map { $0[column].count }.max() ?? 0 }
+        for line in table {
+            let cells = line.enumerated().map { column, cell in
+                column == line.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }
+            print(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+        }
+        if rows.isEmpty {
+            print("(no schedules; create one with 'sluice schedules create')")
+        }
+    }
+
+    /// Formats a server error with its SQLSTATE, detail and hint, one per line.
+    private static func describe(_ error: PostgresError) -> String {
+        var lines = ["error: " + error.message + (error.sqlState.map { " (SQLSTATE \($0))" } ?? "")]
+        if let detail = error.detail {
+            lines.append("detail: " + detail)
+        }
+        if let hint = error.hint {
+            lines.append("hint: " + hint)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func printError(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+}
+
+/// A mistake in the command line, reported with exit status 2.
+private struct UsageError: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
+
+/// The command, positional names and `--option value` pairs after `sluice schedules`.
+private struct ParsedArguments {
+    /// Options that take a value. `--help` takes none.
+    static let valueOptions: Set<String> = [
+        "cron", "task", "input", "time-zone", "missed", "priority", "metadata", "database",
+    ]
+
+    var command: String?
+    var names: [String] = []
+    var options: [String: String] = [:]
+
+    init(_ arguments: [String]) throws {
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            guard argument.hasPrefix("--") else {
+                if command == nil {
+                    command = argument
+                } else {
+                    names.append(argument)
+                }
+                continue
+            }
+            let option = String(argument.dropFirst(2))
+            if option == "help" {
+                options["help"] = ""
+                continue
+            }
+            guard Self.valueOptions.contains(option) else {
+                throw UsageError("unknown option \(argument)")
+            }
+            guard index < arguments.count else {
+                throw UsageError("missing value for \(argument)")
+            }
+            options[option] = arguments[index]
+            index += 1
+        }
+    }
+
+    /// Returns the positional names, throwing unless there are exactly `count`.
+    @discardableResult
+    func expectNames(_ count: Int) throws -> [String] {
+        guard names.count == count else {
+            let expected = count == 0 ? "no schedule name" : "one schedule name"
+            throw UsageError("\(command ?? "") takes \(expected), got \(names.count): \(names.joined(separator: " "))")
+        }
+        return names
+    }
+
+    func required(_ option: String) throws -> String {
+        guard let value = options[option] else {
+            throw UsageError("missing --\(option), which \(command ?? "") requires")
+        }
+        return value
+    }
+
+    func integer(_ option: String) throws -> Int? {
+        guard let text = options[option] else {
+            return nil
+        }
+        guard let value = Int(text) else {
+            throw UsageError("invalid --\(option) \"\(text)\": expected a whole number")
+        }
+        return value
+    }
+}
