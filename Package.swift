@@ -32,7 +32,8 @@ let package = Package(
         .testTarget(
             name: "SluiceCoordinatorTests", dependencies: ["SluiceCoordinator", "SluiceTestSupport"]),
         .executableTarget(
-            name: "SluiceBench", dependencies: ["SluicePostgres", "EmbeddedPostgres"], path: "bench/Sources/SluiceBench"),
+            name: "SluiceBench", dependencies: ["Sluice", "SluicePostgres", "EmbeddedPostgres"],
+            path: "bench/Sources/SluiceBench"),
         .testTarget(name: "SluiceBenchTests", dependencies: ["SluiceBench"], path: "bench/Tests/SluiceBenchTests"),
     ]
 )

@@ -8,7 +8,8 @@ import SluicePostgres
 /// Protocol on standard input and output, one line each: the child prints `ready`, waits for
 /// `go`, drains, and prints `result {json}`. `stop` on standard input ends a timed run early.
 /// With `--memory-runs N` it instead prints `idle`, holds N runs of sleeping handlers at once,
-/// prints `inflight`, then completes them and prints `result {json}`.
+/// prints `inflight`, then completes them and prints `result {json}`. With `--sdk` the process
+/// runs `Sluice.Worker` with `--slots` in place of the SQL-protocol loops.
 enum WorkerProcess {
     static let commandName = "worker"
 
@@ -21,6 +22,10 @@ enum WorkerProcess {
         var drain = false
         var memoryRuns = 0
         var sleepMilliseconds = 1000
+        /// Run `Sluice.Worker` instead of the SQL-protocol loops.
+        var sdk = false
+        /// Slots of the SDK worker.
+        var slots = 10
     }
 
     /// What a throughput child reports: runs completed and the wall time of the last one.
@@ -50,10 +55,11 @@ enum WorkerProcess {
     static func main(arguments: [String]) async -> Int32 {
         do {
             let parsed = try parse(arguments)
-            if parsed.memoryRuns > 0 {
-                try await runMemoryMode(parsed)
-            } else {
-                try await runThroughputMode(parsed)
+            switch (parsed.sdk, parsed.memoryRuns > 0) {
+            case (false, false): try await runThroughputMode(parsed)
+            case (false, true): try await runMemoryMode(parsed)
+            case (true, false): try await runSDKThroughputMode(parsed)
+            case (true, true): try await runSDKMemoryMode(parsed)
             }
             return 0
         } catch {
@@ -74,6 +80,10 @@ enum WorkerProcess {
                 parsed.drain = true
                 continue
             }
+            if argument == "--sdk" {
+                parsed.sdk = true
+                continue
+            }
             guard let value = remaining.popFirst() else {
                 throw BenchError.usage("worker: missing value after \(argument)")
             }
@@ -84,16 +94,17 @@ enum WorkerProcess {
             case "--seconds": parsed.seconds = Double(value) ?? 0
             case "--memory-runs": parsed.memoryRuns = Int(value) ?? 0
             case "--sleep-ms": parsed.sleepMilliseconds = Int(value) ?? 0
+            case "--slots": parsed.slots = Int(value) ?? 0
             default: throw BenchError.usage("worker: unknown argument \"\(argument)\"")
             }
         }
-        guard parsed.loops > 0, parsed.batchSize > 0, parsed.seconds > 0 else {
-            throw BenchError.usage("worker: --loops, --batch and --seconds must be positive")
+        guard parsed.loops > 0, parsed.batchSize > 0, parsed.seconds > 0, parsed.slots > 0 else {
+            throw BenchError.usage("worker: --loops, --batch, --slots and --seconds must be positive")
         }
         return parsed
     }
 
-    private static func say(_ line: String) {
+    static func say(_ line: String) {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 

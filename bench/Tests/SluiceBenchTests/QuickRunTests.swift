@@ -57,6 +57,7 @@ struct QuickRunTests {
         #expect(names.contains("insert 1 per transaction, 1 conn"))
         #expect(names.contains("enqueue_many batch 100, 4 conn"))
         #expect(names.contains("drain 4 processes x 1 loop, batch 100"))
+        #expect(names.contains("drain SDK Worker, 4 processes x 100 slots"))
         let targets = (run.report?["targets"] as? [[String: Any]]) ?? []
         #expect(targets.contains { ($0["name"] as? String) == "enqueue single, 1 conn vs floor insert" })
     }
@@ -70,7 +71,9 @@ struct QuickRunTests {
         #expect(names.contains("100/s: enqueue to start p99"))
         #expect(names.contains("10000 waiting: claim+complete"))
         #expect(names.contains("throughput while the snapshot is held"))
-        #expect(names.contains("worker VmRSS with 1000 runs in flight"))
+        #expect(names.contains("SQL-protocol worker VmRSS with 1000 runs in flight"))
+        #expect(names.contains("SDK Worker VmRSS with 1000 runs in flight"))
+        #expect(names.contains("SDK Worker, 100/s: enqueue to start p99"))
         let plans = (run.report?["plans"] as? [String: String]) ?? [:]
         #expect(plans.keys.contains("claim(100) with 10000 runs waiting"))
     }

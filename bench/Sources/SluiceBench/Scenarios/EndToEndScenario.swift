@@ -30,6 +30,19 @@ enum EndToEndScenario {
             }
         }
 
+        for (processes, slots) in [(1, 10), (1, 100), (4, 100)] {
+            try await context.database.reset()
+            try await context.enqueueBacklog(context.drainBacklog)
+            let (completed, elapsed) = try await drainWithSDKProcesses(context, processes: processes, slots: slots)
+            let label = "SDK Worker, \(processes) process\(processes == 1 ? "" : "es") x \(slots) slots"
+            let rate = report.add(.endToEnd, "drain " + label, Double(completed) / elapsed, "runs/s",
+                                  note: "\(completed) runs")
+            // The SDK claims up to its free slots, so the floor with batch = slots compares.
+            let floor = DrainConfig(processes: processes, loops: 1, batchSize: slots)
+            report.checkRatio("end to end, \(label) vs floor batch \(slots)", measured: rate,
+                              reference: report.value(.floor, floor.floorLabel), minimum: 0.5)
+        }
+
         try await steadyState(context)
 
         if hasStatistics {
@@ -69,6 +82,53 @@ enum EndToEndScenario {
             }
         }
         return (completed, max(lastCompletion - started, 1e-6))
+    }
+
+    /// Starts `processes` SDK worker processes, lets them drain together, and returns the runs
+    /// that succeeded and the seconds from "go" until no run is ready or leased. This process
+    /// polls for that every 20 ms, so the time is up to 20 ms long.
+    static func drainWithSDKProcesses(
+        _ context: ScenarioContext, processes: Int, slots: Int
+    ) async throws -> (Int, Double) {
+        let arguments = [
+            "--sdk", "--database", context.database.connectionString, "--slots", String(slots),
+            "--seconds", String(context.drainSeconds + 5),
+        ]
+        var children: [ChildProcess] = []
+        for _ in 0..<processes {
+            children.append(try ChildProcess(arguments: arguments))
+        }
+        for child in children {
+            _ = try await child.expect("ready")
+        }
+        return try await context.database.withConnection("drain monitor") { connection in
+            let started = Clock.monotonic()
+            for child in children {
+                child.send("go")
+            }
+            var finished = Clock.monotonic()
+            while finished - started < context.drainSeconds {
+                let left = try await connection.queryCached(
+                    "SELECT (SELECT count(*) FROM sluice.ready) + (SELECT count(*) FROM sluice.leases)")
+                finished = Clock.monotonic()
+                if try left[0].decode(Int.self, at: 0) == 0 {
+                    break
+                }
+                await Clock.sleep(seconds: 0.02)
+            }
+            for child in children {
+                child.send("stop")
+            }
+            for child in children {
+                _ = try await child.expect("result")
+                let status = await child.waitForExit()
+                guard status == 0 else {
+                    throw BenchError.failed("SDK worker process \(child.pid) exited with status \(status)")
+                }
+            }
+            let succeeded = try await connection.query("SELECT count(*) FROM sluice.runs WHERE status = 'succeeded'")
+            return (try succeeded[0].decode(Int.self, at: 0), finished - started)
+        }
     }
 
     /// Measures one worker process draining while a producer in this process enqueues batches

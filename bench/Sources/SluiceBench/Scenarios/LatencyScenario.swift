@@ -1,4 +1,5 @@
 import Foundation
+import Sluice
 import SluicePostgres
 
 /// Enqueue-to-start and enqueue-to-completion latency, with the producer and the consumer in
@@ -25,6 +26,15 @@ enum LatencyScenario {
                      target: "<= 1 ms", met: idle.start.p50 <= 1)
         report.check("latency at 100/s, enqueue to start p99", measured: String(format: "%.2f ms", idle.start.p99),
                      target: "<= 3 ms", met: idle.start.p99 <= 3)
+
+        let sdk = try await measureSDK(context, rate: 100, seconds: seconds)
+        report.add(.latency, "SDK Worker, 100/s: enqueue to start p50", sdk.p50, "ms")
+        report.add(.latency, "SDK Worker, 100/s: enqueue to start p95", sdk.p95, "ms")
+        report.add(.latency, "SDK Worker, 100/s: enqueue to start p99", sdk.p99, "ms", note: "\(sdk.count) runs")
+        report.check("SDK Worker latency at 100/s, enqueue to start p50", measured: String(format: "%.2f ms", sdk.p50),
+                     target: "<= 1 ms", met: sdk.p50 <= 1)
+        report.check("SDK Worker latency at 100/s, enqueue to start p99", measured: String(format: "%.2f ms", sdk.p99),
+                     target: "<= 3 ms", met: sdk.p99 <= 3)
 
         let maximum = try await maximumRate(context)
         report.add(.latency, "consumer maximum, draining a backlog", maximum, "runs/s")
@@ -111,6 +121,31 @@ enum LatencyScenario {
         return recorder.percentiles()
     }
 
+    /// Enqueues at `rate` while an in-process SDK `Worker` with 100 slots runs the task, and
+    /// returns the enqueue-to-start percentiles. The SDK reports completions on its own, so only
+    /// the start is measured.
+    private static func measureSDK(_ context: ScenarioContext, rate: Double, seconds: Double) async throws -> Percentiles {
+        try await context.database.reset()
+        let recorder = LatencyRecorder()
+        let client = try await SluiceClient(connection: context.database.connectionString)
+        let worker = SDKWorker.worker(client: client, slots: 100, task: SDKWorker.task { recorder.started($0) })
+        let running = Task { try await worker.run() }
+        // Registration and LISTEN take a few milliseconds; the first run must not wait for them.
+        await Clock.sleep(seconds: 0.5)
+        let expected = try await produce(context, rate: rate, seconds: seconds, recorder: recorder)
+        let deadline = Clock.monotonic() + 10
+        while recorder.startedCount < expected, Clock.monotonic() < deadline {
+            await Clock.sleep(seconds: 0.05)
+        }
+        worker.shutdown()
+        try await running.value
+        await client.close()
+        guard recorder.startedCount == expected else {
+            throw BenchError.failed("latency: the SDK worker started \(recorder.startedCount) of \(expected) runs within 10 s")
+        }
+        return recorder.percentiles().start
+    }
+
     /// Runs the producer and returns the number of runs it enqueued.
     private static func produce(
         _ context: ScenarioContext, rate: Double, seconds: Double, recorder: LatencyRecorder
@@ -178,6 +213,10 @@ final class LatencyRecorder: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    var startedCount: Int {
+        lock.withLock { startLatencies.count }
     }
 
     var completedCount: Int {

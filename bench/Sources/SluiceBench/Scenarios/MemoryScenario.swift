@@ -4,14 +4,19 @@ import SluicePostgres
 /// Resident memory (VmRSS from /proc/PID/status) of a worker process idle and with 1,000 runs
 /// in flight, each handler sleeping.
 ///
-/// NOTE: the worker process is this benchmark's SQL-protocol worker, not the SDK's `Worker`:
-/// it holds the claimed rows and one Swift task per run, which is the least an SDK holds.
+/// Measured twice: for this benchmark's SQL-protocol worker, which holds the claimed rows and
+/// one Swift task per run (the least any worker holds), and for the SDK's `Worker`.
 enum MemoryScenario {
     static func run(_ context: ScenarioContext) async throws {
+        try await measure(context, label: "SQL-protocol worker", extraArguments: [])
+        try await measure(context, label: "SDK Worker", extraArguments: ["--sdk"])
+    }
+
+    private static func measure(_ context: ScenarioContext, label: String, extraArguments: [String]) async throws {
         let report = context.report
         let runs = 1_000
         try await context.database.reset()
-        let child = try ChildProcess(arguments: [
+        let child = try ChildProcess(arguments: extraArguments + [
             "--database", context.database.connectionString, "--memory-runs", String(runs),
             "--sleep-ms", context.quick ? "1500" : "5000",
         ])
@@ -27,10 +32,10 @@ enum MemoryScenario {
         guard status == 0, result.contains("\"completed\":\(runs)") else {
             throw BenchError.failed("memory: worker process exited with status \(status), result \(result)")
         }
-        report.add(.memory, "worker VmRSS idle", idle, "MB")
-        report.add(.memory, "worker VmRSS with \(runs) runs in flight", busy, "MB")
-        report.add(.memory, "worker VmHWM (peak) until then", peak, "MB")
-        report.check("worker memory with \(runs) runs in flight", measured: String(format: "%.1f MB", busy),
+        report.add(.memory, "\(label) VmRSS idle", idle, "MB")
+        report.add(.memory, "\(label) VmRSS with \(runs) runs in flight", busy, "MB")
+        report.add(.memory, "\(label) VmHWM (peak) until then", peak, "MB")
+        report.check("\(label) memory with \(runs) runs in flight", measured: String(format: "%.1f MB", busy),
                      target: "< 50 MB", met: busy < 50 && busy > 0)
     }
 }
