@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Sluice", targets: ["Sluice"]),
         .library(name: "EmbeddedPostgres", targets: ["EmbeddedPostgres"]),
         .library(name: "SluiceCoordinator", targets: ["SluiceCoordinator"]),
+        .executable(name: "sluice", targets: ["SluiceCLI"]),
         .executable(name: "sluice-bench", targets: ["SluiceBench"]),
     ],
     targets: [
@@ -29,8 +30,11 @@ let package = Package(
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTestSupport"]),
         .testTarget(name: "EmbeddedPostgresTests", dependencies: ["EmbeddedPostgres", "SluiceTestSupport"]),
         .target(name: "SluiceCoordinator", dependencies: ["Sluice", "SluicePostgres"]),
+        .executableTarget(
+            name: "SluiceCLI", dependencies: ["Sluice", "SluicePostgres", "EmbeddedPostgres", "SluiceCoordinator"]),
         .testTarget(
             name: "SluiceCoordinatorTests", dependencies: ["SluiceCoordinator", "SluiceTestSupport"]),
+        .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluiceTestSupport"]),
         .executableTarget(
             name: "SluiceBench", dependencies: ["Sluice", "SluicePostgres", "EmbeddedPostgres"],
             path: "bench/Sources/SluiceBench"),

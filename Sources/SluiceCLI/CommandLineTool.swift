@@ -1,0 +1,148 @@
+import Foundation
+import SluicePostgres
+
+/// The `sluice` command: parses the command line, runs one subcommand and returns its exit
+/// code. Everything it prints goes through `console`, so tests can run it in-process.
+struct CommandLineTool: Sendable {
+    var console: Console
+    var environment: [String: String]
+
+    /// Runs the command line `arguments` (without the program name) and returns the exit code.
+    func run(_ arguments: [String]) async -> ExitCode {
+        // `schedules` has subcommands of its own and parses the rest of the line itself.
+        if let index = arguments.firstIndex(where: { !$0.hasPrefix("-") }), arguments[index] == "schedules",
+            index == 0 || arguments[index - 1] != "--database"
+        {
+            var rest = arguments
+            rest.remove(at: index)
+            let status = await ScheduleCommands.run(rest)
+            return ExitCode(rawValue: status) ?? .failure
+        }
+        let parsed: ParsedCommand
+        do {
+            parsed = try CommandSpecs.parser.parse(arguments)
+        } catch let error as CommandLineUsageError {
+            console.printError("sluice: \(error.message)")
+            console.printError("Run 'sluice \(error.command.map { "\($0) " } ?? "")--help' for usage.")
+            return .usage
+        } catch {
+            console.printError("sluice: \(error)")
+            return .usage
+        }
+
+        guard let name = parsed.command else {
+            console.writeOutput(HelpText.overview())
+            return parsed.wantsHelp ? .success : .usage
+        }
+        let spec = CommandSpecs.parser.command(named: name)!
+        if parsed.wantsHelp {
+            console.writeOutput(HelpText.help(for: spec))
+            return .success
+        }
+
+        let context = CommandContext(console: console, parsed: parsed, connectionString: connectionString(parsed))
+        do {
+            return try await CommandSpecs.run(name, context)
+        } catch let error as CommandLineUsageError {
+            console.printError("sluice \(name): \(error.message)")
+            console.printError("Run 'sluice \(name) --help' for usage.")
+            return .usage
+        } catch let error as CommandError {
+            console.printError("sluice \(name): \(error.message)")
+            return error.exitCode
+        } catch let error as PostgresError {
+            return report(error, command: name)
+        } catch {
+            console.printError("sluice \(name): \(error)")
+            return .failure
+        }
+    }
+
+    /// The `--database` value, else `DATABASE_URL`, else nil for libpq's own environment
+    /// variables (PGHOST, PGDATABASE, ...).
+    func connectionString(_ parsed: ParsedCommand) -> String? {
+        if let value = parsed.value("database"), !value.isEmpty {
+            return value
+        }
+        if let value = environment["DATABASE_URL"], !value.isEmpty {
+            return value
+        }
+        return nil
+    }
+
+    /// Prints a database error in one line and maps it to an exit code.
+    private func report(_ error: PostgresError, command: String) -> ExitCode {
+        if error.isConnectionError {
+            console.printError(
+                "sluice \(command): could not connect to the database: \(error.message.trimmingCharacters(in: .whitespacesAndNewlines)); "
+                    + "pass --database URL or set DATABASE_URL")
+            return .databaseUnreachable
+        }
+        var line = "sluice \(command): \(error.message)"
+        if let hint = error.hint {
+            line += " (\(hint))"
+        }
+        console.printError(line)
+        switch error.sqlState {
+        case "SL001", "SL003":
+            return .notFound
+        default:
+            return .failure
+        }
+    }
+}
+
+/// A failure that a command reports with its own message and exit code.
+struct CommandError: Error {
+    var message: String
+    var exitCode: ExitCode = .failure
+}
+
+/// What a subcommand needs: the output, its parsed command line and the connection string.
+struct CommandContext: Sendable {
+    var console: Console
+    var parsed: ParsedCommand
+    var connectionString: String?
+
+    /// Opens a connection for one command.
+    func connect() async throws -> PostgresConnection {
+        try await PostgresConnection.connect(
+            connectionString, applicationName: "sluice-cli", reconnectPolicy: ReconnectPolicy(maximumAttempts: 1))
+    }
+
+    /// Opens a connection, runs `body` and closes the connection.
+    func withConnection<Value>(_ body: (PostgresConnection) async throws -> Value) async throws -> Value {
+        let connection = try await connect()
+        do {
+            let value = try await body(connection)
+            await connection.close()
+            return value
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    /// Returns an integer option within `range`, `defaultValue` when absent, or throws a usage error.
+    func integer(_ name: String, default defaultValue: Int?, in range: ClosedRange<Int>) throws -> Int? {
+        guard let text = parsed.value(name) else {
+            return defaultValue
+        }
+        guard let value = Int(text), range.contains(value) else {
+            throw CommandLineUsageError(
+                message: "invalid value '\(text)' for --\(name); expected a whole number from "
+                    + "\(range.lowerBound) to \(range.upperBound)",
+                command: parsed.command)
+        }
+        return value
+    }
+
+    /// Returns positional argument `index` as a run id, or throws a usage error.
+    func runID(at index: Int) throws -> Int64 {
+        let text = parsed.arguments[index]
+        guard let id = Int64(text), id > 0 else {
+            throw CommandLineUsageError(message: "invalid run id '\(text)'; expected a positive whole number", command: parsed.command)
+        }
+        return id
+    }
+}

@@ -1,0 +1,69 @@
+import EmbeddedPostgres
+import Foundation
+import Sluice
+import SluiceCoordinator
+import SluicePostgres
+
+/// `dev`: a local PostgreSQL with the extension and an in-process coordinator.
+enum DevCommand {
+    static func run(_ context: CommandContext) async throws -> ExitCode {
+        let directory = context.parsed.value("directory") ?? ".sluice"
+        let port = try context.integer("port", default: 5432, in: 1...65535)!
+        let logger = StandardErrorLogger()
+
+        let server = try await startServer(projectDirectory: directory, port: port, logger: logger)
+        let connectionString = server.connectionString(database: "sluice")
+        do {
+            try await prepareDatabase(on: server)
+            context.console.print("PostgreSQL with the sluice extension is running. Connect with:")
+            context.console.print("  DATABASE_URL=\"\(connectionString)\"")
+            context.console.print("Press Ctrl-C to stop the coordinator and the server.")
+            try await CoordinatorCommand.runUntilSignal(
+                connectionString: connectionString, options: CoordinatorOptions(), logger: logger)
+        } catch {
+            try? await offCooperativePool { try server.stop() }
+            throw error
+        }
+        logger.info("stopping PostgreSQL", ["directory": server.directory.path])
+        try await offCooperativePool { try server.stop() }
+        return .success
+    }
+
+    /// Starts (creating it on first use) the server in `projectDirectory/postgres`.
+    static func startServer(projectDirectory: String, port: Int, logger: any SluiceLogger) async throws -> EmbeddedPostgres {
+        let base = URL(fileURLWithPath: projectDirectory, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        let directory = base.appendingPathComponent("postgres").standardizedFileURL
+        // A Unix socket path holds at most 107 bytes on Linux.
+        let socketPath = directory.path + "/.s.PGSQL.\(port)"
+        guard socketPath.utf8.count <= 107 else {
+            throw CommandError(
+                message: "the socket path \(socketPath) is longer than 107 bytes; pass a shorter --directory")
+        }
+        let server = EmbeddedPostgres(directory: directory, port: port)
+        logger.info("starting PostgreSQL", ["directory": directory.path])
+        try await offCooperativePool { try server.start() }
+        return server
+    }
+
+    /// Creates database `sluice` when missing and the extension in it.
+    static func prepareDatabase(on server: EmbeddedPostgres) async throws {
+        let admin = try await PostgresConnection.connect(server.connectionString, applicationName: "sluice-dev")
+        let exists = try await admin.query("SELECT 1 FROM pg_database WHERE datname = 'sluice'").count == 1
+        await admin.close()
+        if !exists {
+            try await server.createDatabase("sluice")
+        }
+        let connection = try await PostgresConnection.connect(server.connectionString(database: "sluice"), applicationName: "sluice-dev")
+        defer { Task { await connection.close() } }
+        try await connection.execute("CREATE EXTENSION IF NOT EXISTS sluice")
+    }
+
+    /// Runs blocking server commands on a dispatch thread, not on Swift's cooperative pool.
+    static func offCooperativePool<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try work() })
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+/// The exit codes of `sluice`, which scripts can rely on.
+enum ExitCode: Int32, Sendable {
+    /// The command succeeded.
+    case success = 0
+    /// The command failed: a database error, an invalid value the server rejected, or a
+    /// run that could not be cancelled because it had finished.
+    case failure = 1
+    /// The command line is invalid: unknown command or option, missing or malformed value.
+    case usage = 2
+    /// The run id or task name does not exist.
+    case notFound = 3
+    /// The database could not be reached.
+    case databaseUnreachable = 4
+}

@@ -1,0 +1,106 @@
+import Testing
+
+@testable import SluiceCLI
+
+@Suite struct ArgumentParserTests {
+    let parser = CommandSpecs.parser
+
+    @Test func optionWithSeparateValue() throws {
+        let parsed = try parser.parse(["runs", "--limit", "10", "--task", "send"])
+        #expect(parsed.command == "runs")
+        #expect(parsed.value("limit") == "10")
+        #expect(parsed.value("task") == "send")
+    }
+
+    @Test func optionWithEqualsValue() throws {
+        let parsed = try parser.parse(["runs", "--status=queued,running"])
+        #expect(parsed.value("status") == "queued,running")
+    }
+
+    @Test func globalOptionBeforeCommand() throws {
+        let parsed = try parser.parse(["--database", "postgresql:///x", "tick"])
+        #expect(parsed.command == "tick")
+        #expect(parsed.value("database") == "postgresql:///x")
+    }
+
+    @Test func flagsAndPositionals() throws {
+        let parsed = try parser.parse(["enqueue", "send", "{\"a\": 1}", "--priority", "3"])
+        #expect(parsed.arguments == ["send", "{\"a\": 1}"])
+        #expect(parsed.value("priority") == "3")
+        #expect(try parser.parse(["workers", "--all", "--json"]).flag("all"))
+    }
+
+    @Test func doubleDashEndsOptions() throws {
+        let parsed = try parser.parse(["enqueue", "--", "--odd-task", "{}"])
+        #expect(parsed.arguments == ["--odd-task", "{}"])
+    }
+
+    @Test func helpSkipsArgumentCheck() throws {
+        let parsed = try parser.parse(["enqueue", "--help"])
+        #expect(parsed.wantsHelp)
+        #expect(parsed.command == "enqueue")
+    }
+
+    @Test func unknownOptionRejected() {
+        #expect(throws: CommandLineUsageError.self) { try parser.parse(["runs", "--colour", "red"]) }
+        #expect(throws: CommandLineUsageError.self) { try parser.parse(["runs", "-x"]) }
+    }
+
+    @Test func unknownCommandRejected() {
+        #expect(throws: CommandLineUsageError.self) { try parser.parse(["frobnicate"]) }
+    }
+
+    @Test func missingValueRejected() {
+        #expect(throws: CommandLineUsageError.self) { try parser.parse(["runs", "--limit"]) }
+    }
+
+    @Test func valueForFlagRejected() {
+        #expect(throws: CommandLineUsageError.self) { try parser.parse(["runs", "--json=yes"]) }
+    }
+
+    @Test func argumentCountChecked() {
+        #expect(throws: CommandLineUsageError.self) { try parser.parse(["enqueue", "send"]) }
+        #expect(throws: CommandLineUsageError.self) { try parser.parse(["cancel", "1", "2"]) }
+    }
+
+    @Test func optionOfOtherCommandRejected() {
+        #expect(throws: CommandLineUsageError.self) { try parser.parse(["tick", "--json"]) }
+    }
+
+    @Test func everyCommandHelpListsDatabaseOption() {
+        for command in CommandSpecs.commands {
+            let help = HelpText.help(for: command)
+            #expect(help.contains("--database URL"), "help of \(command.name)")
+            #expect(help.contains("Exit codes"), "help of \(command.name)")
+        }
+    }
+}
+
+@Suite struct DurationParserTests {
+    @Test func acceptedUnits() throws {
+        #expect(try DurationParser.milliseconds("500ms", option: "delay") == 500)
+        #expect(try DurationParser.milliseconds("10s", option: "delay") == 10_000)
+        #expect(try DurationParser.milliseconds("5m", option: "delay") == 300_000)
+        #expect(try DurationParser.milliseconds("1h", option: "delay") == 3_600_000)
+        #expect(try DurationParser.milliseconds("0s", option: "delay") == 0)
+    }
+
+    @Test func invalidForms() {
+        for text in ["", "10", "s", "1.5s", "-1s", "10 s", "1d", "10sec", "ms", "99999999999999999999h", "9223372036854775807h"] {
+            #expect(throws: CommandLineUsageError.self, "\(text)") { try DurationParser.milliseconds(text, option: "delay") }
+        }
+    }
+
+    @Test func errorNamesValueAndForms() {
+        do {
+            _ = try DurationParser.milliseconds("7x", option: "delay")
+            Issue.record("7x was accepted")
+        } catch let error as CommandLineUsageError {
+            #expect(error.message.contains("'7x'"))
+            #expect(error.message.contains("--delay"))
+            #expect(error.message.contains("500ms"))
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+@testable import SluiceCLI
+
+/// Collects what a command prints.
+final class CapturedConsole: @unchecked Sendable {
+    // @unchecked: `output` and `errors` are guarded by `lock`.
+    private let lock = NSLock()
+    private var output = ""
+    private var errors = ""
+
+    var console: Console {
+        Console(
+            writeOutput: { text in self.lock.withLock { self.output += text } },
+            writeError: { text in self.lock.withLock { self.errors += text } })
+    }
+
+    var printed: String { lock.withLock { output } }
+    var errorText: String { lock.withLock { errors } }
+}
+
+/// Runs `sluice` in-process with `arguments` against `database`.
+func runTool(_ arguments: [String], database: String?) async -> (ExitCode, CapturedConsole) {
+    let captured = CapturedConsole()
+    var environment: [String: String] = [:]
+    environment["DATABASE_URL"] = database
+    let tool = CommandLineTool(console: captured.console, environment: environment)
+    return (await tool.run(arguments), captured)
+}
+
+@Suite(.timeLimit(.minutes(1))) struct CommandLineToolTests {
+    @Test func enqueueRunsRunCancelEndToEnd() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let connection = try await database.connect()
+        try await connection.execute("SELECT sluice.define_task('send-mail')")
+        let url = database.connectionString
+
+        let (enqueueCode, enqueued) = await runTool(["enqueue", "send-mail", "{\"to\": \"a@example.com\"}", "--priority", "4"], database: url)
+        #expect(enqueueCode == .success)
+        let runID = try #require(Int64(enqueued.printed.trimmingCharacters(in: .whitespacesAndNewlines)))
+
+        let (delayedCode, delayed) = await runTool(
+            ["enqueue", "send-mail", "{}", "--delay=10s", "--idempotency-key", "k1"], database: url)
+        #expect(delayedCode == .success)
+        let delayedID = try #require(Int64(delayed.printed.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let (_, repeated) = await runTool(["enqueue", "send-mail", "{}", "--delay=10s", "--idempotency-key", "k1"], database: url)
+        #expect(repeated.printed.trimmingCharacters(in: .whitespacesAndNewlines) == String(delayedID))
+
+        let (runsCode, runs) = await runTool(["runs", "--status", "queued"], database: url)
+        #expect(runsCode == .success)
+        #expect(runs.printed.contains("send-mail"))
+        #expect(runs.printed.contains(String(runID)))
+        #expect(!runs.printed.contains("scheduled"))
+
+        let (jsonCode, json) = await runTool(["runs", "--json", "--task", "send-mail"], database: url)
+        #expect(jsonCode == .success)
+        let decoded = try JSONSerialization.jsonObject(with: Data(json.printed.utf8)) as? [[String: Any]]
+        #expect(decoded?.count == 2)
+
+        let (showCode, shown) = await runTool(["run", String(runID)], database: url)
+        #expect(showCode == .success)
+        #expect(shown.printed.contains("queued"))
+        #expect(shown.printed.contains("a@example.com"))
+        #expect(shown.printed.contains("enqueued"))
+
+        let (cancelCode, _) = await runTool(["cancel", String(runID), "--reason", "not needed"], database: url)
+        #expect(cancelCode == .success)
+        let (againCode, again) = await runTool(["cancel", String(runID)], database: url)
+        #expect(againCode == .failure)
+        #expect(again.errorText.contains("already finished"))
+
+        let (shownJSONCode, shownJSON) = await runTool(["run", String(runID), "--json"], database: url)
+        #expect(shownJSONCode == .success)
+        let detail = try JSONSerialization.jsonObject(with: Data(shownJSON.printed.utf8)) as? [String: Any]
+        #expect(detail?["status"] as? String == "cancelled")
+        #expect((detail?["timeline"] as? [Any])?.count == 2)
+
+        await connection.close()
+    }
+
+    @Test func unknownIdsExitNotFound() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let url = database.connectionString
+        let (runCode, run) = await runTool(["run", "999999"], database: url)
+        #expect(runCode == .notFound)
+        #expect(run.errorText.contains("run 999999 not found"))
+        let (cancelCode, _) = await runTool(["cancel", "999999"], database: url)
+        #expect(cancelCode == .notFound)
+        let (taskCode, task) = await runTool(["enqueue", "no-such-task", "{}"], database: url)
+        #expect(taskCode == .notFound)
+        #expect(task.errorText.contains("no-such-task"))
+    }
+
+    @Test func badValuesExitUsage() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let url = database.connectionString
+        let (priorityCode, priority) = await runTool(["enqueue", "t", "{}", "--priority", "12"], database: url)
+        #expect(priorityCode == .usage)
+        #expect(priority.errorText.contains("'12'"))
+        let (statusCode, status) = await runTool(["runs", "--status", "queued,done"], database: url)
+        #expect(statusCode == .usage)
+        #expect(status.errorText.contains("'done'"))
+        let (idCode, _) = await runTool(["run", "abc"], database: url)
+        #expect(idCode == .usage)
+        let (delayCode, _) = await runTool(["enqueue", "t", "{}", "--delay", "soon"], database: url)
+        #expect(delayCode == .usage)
+    }
+
+    @Test func unreachableDatabaseExitsFour() async {
+        let (code, captured) = await runTool(["runs"], database: "host=/nonexistent-sluice-socket-dir port=1 dbname=x")
+        #expect(code == .databaseUnreachable)
+        #expect(captured.errorText.contains("could not connect"))
+    }
+
+    @Test func tickPrintsCounts() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let (code, captured) = await runTool(["tick", "--limit", "10"], database: database.connectionString)
+        #expect(code == .success)
+        #expect(captured.printed.contains("promoted=0"))
+    }
+
+    @Test func helpExitsZero() async {
+        let (code, captured) = await runTool(["runs", "--help"], database: nil)
+        #expect(code == .success)
+        #expect(captured.printed.contains("--limit N"))
+        let (noCommandCode, _) = await runTool([], database: nil)
+        #expect(noCommandCode == .usage)
+    }
+}
