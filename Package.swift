@@ -34,6 +34,8 @@ let package = Package(
             name: "SluiceCLI", dependencies: ["Sluice", "SluicePostgres", "EmbeddedPostgres", "SluiceCoordinator"]),
         .testTarget(
             name: "SluiceCoordinatorTests", dependencies: ["SluiceCoordinator", "SluiceTestSupport"]),
+        .testTarget(
+            name: "SluiceScheduleTests", dependencies: ["Sluice", "SluiceCoordinator", "SluiceTestSupport"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluiceTestSupport"]),
         .executableTarget(
             name: "SluiceBench", dependencies: ["Sluice", "SluicePostgres", "EmbeddedPostgres"],
