@@ -39,6 +39,10 @@ enum DevCommand {
             throw CommandError(
                 message: "the socket path \(socketPath) is longer than 107 bytes; pass a shorter --directory")
         }
+        // As root the server runs as the postgres user, which must be able to enter the
+        // project directory; EmbeddedPostgres makes only the data directory its own.
+        try FileManager.default.createDirectory(
+            at: base.standardizedFileURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let server = EmbeddedPostgres(directory: directory, port: port)
         logger.info("starting PostgreSQL", ["directory": directory.path])
         try await offCooperativePool { try server.start() }
