@@ -4,9 +4,10 @@ import Sluice
 /// The benchmark task declared through the SDK, for workers built on `Sluice.Worker`.
 ///
 /// It has the name of the task the SQL-protocol scenarios use, so the runs they enqueue are
-/// the same rows; the SDK redefines it at worker start with one attempt and a one-hour timeout.
+/// the same rows. The SDK redefines the task at worker start with one attempt and a one-hour
+/// timeout, the options the benchmark defines it with.
 enum SDKWorker {
-    /// Declares the no-op task; `onStart` sees each run's sequence number first.
+    /// Declares the no-op task. Its handler first calls `onStart` with the run's sequence number.
     static func task(
         sleepNanoseconds: UInt64 = 0, onStart: (@Sendable (Int) -> Void)? = nil
     ) -> TaskDefinition<BenchInput, Empty> {
@@ -72,7 +73,7 @@ extension WorkerProcess {
     }
 
     /// Runs an SDK worker with `memoryRuns` slots whose handlers sleep, prints `inflight` once
-    /// every slot holds a run, and stops after they have all finished.
+    /// every slot runs a handler, and stops after they have all finished.
     static func runSDKMemoryMode(_ arguments: Arguments) async throws {
         let client = try await SluiceClient(connection: arguments.database)
         let started = HandlerCounter()

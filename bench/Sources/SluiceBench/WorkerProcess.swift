@@ -7,7 +7,7 @@ import SluicePostgres
 ///
 /// Protocol on standard input and output, one line each: the child prints `ready`, waits for
 /// `go`, drains, and prints `result {json}`. `stop` on standard input ends a timed run early.
-/// With `--memory-runs N` it instead prints `idle`, holds N runs of sleeping handlers at once,
+/// With `--memory-runs N` it instead prints `idle`, keeps N runs of sleeping handlers at once,
 /// prints `inflight`, then completes them and prints `result {json}`. With `--sdk` the process
 /// runs `Sluice.Worker` with `--slots` in place of the SQL-protocol loops.
 enum WorkerProcess {
@@ -28,7 +28,8 @@ enum WorkerProcess {
         var slots = 10
     }
 
-    /// What a throughput child reports: runs completed and the wall time of the last one.
+    /// The report of a child: runs completed, the wall time of the last completion and the
+    /// duration of each claim-and-complete step.
     struct Result: Codable {
         var completed: Int
         var lastCompletionWall: Double
@@ -150,8 +151,8 @@ enum WorkerProcess {
         say("result " + String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }
 
-    /// Holds `memoryRuns` runs at once, each handler sleeping, the way a worker with that many
-    /// slots holds slow tasks: claimed rows, their decoded inputs and one Swift task per run.
+    /// Keeps `memoryRuns` runs in flight at once, each handler sleeping, the way a worker with
+    /// that many slots runs slow tasks: claimed rows, decoded inputs and one Swift task per run.
     private static func runMemoryMode(_ arguments: Arguments) async throws {
         let connection = try await PostgresConnection.connect(
             arguments.database, applicationName: "sluice-bench worker")

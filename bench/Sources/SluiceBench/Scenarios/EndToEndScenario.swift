@@ -1,11 +1,11 @@
 import Foundation
 import SluicePostgres
 
-/// Drains a backlog with worker processes speaking the SQL protocol (claim, no-op handler,
-/// complete), then runs a producer alongside one worker process.
+/// Drains a backlog with worker processes, then runs a producer alongside one worker process.
 ///
-/// NOTE: the workers call `sluice.claim` and `sluice.complete` directly, not through the SDK's
-/// `Worker`. These are "SQL protocol" figures, and an SDK worker adds its own overhead on top.
+/// Two kinds of worker process take part. The SQL-protocol workers call `sluice.claim` and
+/// `sluice.complete` directly with a fixed batch size, and the SDK workers run
+/// `Sluice.Worker`, which claims up to its free slots. The gap between the two is the SDK's cost.
 enum EndToEndScenario {
     static func run(_ context: ScenarioContext) async throws {
         let report = context.report
