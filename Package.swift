@@ -25,6 +25,11 @@ let package = Package(
             name: "SluiceTestWorker", dependencies: ["Sluice", "SluicePostgres"], path: "Tests/Fixtures/SluiceTestWorker"),
         .testTarget(
             name: "SluiceTests", dependencies: ["Sluice", "SluiceTestSupport", "SluiceTestWorker"]),
+        .executableTarget(
+            name: "SluiceFlowWorker", dependencies: ["Sluice"], path: "Tests/Fixtures/SluiceFlowWorker"),
+        .testTarget(
+            name: "SluiceFlowControlTests",
+            dependencies: ["Sluice", "SluicePostgres", "SluiceTestSupport", "SluiceFlowWorker"]),
         .target(name: "EmbeddedPostgres", dependencies: ["SluicePostgres"]),
         .target(name: "SluiceTestSupport", dependencies: ["SluicePostgres", "EmbeddedPostgres"]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTestSupport"]),

@@ -19,6 +19,13 @@ public enum Sluice {
     ///   - scheduleTimeout: how long a run may wait before its first start, 1 s to 365 days;
     ///     default nil (no limit).
     ///   - priority: the default priority of its runs, 0 to 9, higher first; default 0.
+    ///   - concurrency: limits on runs running at once per key, such as
+    ///     `[.perKey("$.user_id", max: 1)]`; default none.
+    ///   - rateLimits: rate limits each run takes units from when it starts, such as
+    ///     `[.static("openai")]`; default none.
+    ///   - affinity: requirements and preferences over worker labels, such as
+    ///     `[.require("gpu", .equal("a100"))]`; default none.
+    ///   - slotCost: the worker slots one run occupies, 1 to 100000; default 1.
     ///   - handler: the code that executes one attempt. Throw a `NonRetryableError` (or
     ///     `.nonRetryable(error)`) to fail the run without further retries.
     ///
@@ -28,22 +35,29 @@ public enum Sluice {
     public static func task<Input: Codable & Sendable, Output: Codable & Sendable>(
         _ name: String, queue: String = "default", retries: RetryPolicy = .default,
         timeout: Duration = .seconds(300), scheduleTimeout: Duration? = nil, priority: Int = 0,
+        concurrency: [ConcurrencyRule] = [], rateLimits: [RateLimitRule] = [], affinity: [AffinityRule] = [],
+        slotCost: Int = 1,
         handler: @escaping @Sendable (Input, TaskContext) async throws -> Output
     ) -> TaskDefinition<Input, Output> {
         let options = TaskOptions(
-            queue: queue, retries: retries, timeout: timeout, scheduleTimeout: scheduleTimeout, priority: priority)
+            queue: queue, retries: retries, timeout: timeout, scheduleTimeout: scheduleTimeout, priority: priority,
+            concurrency: concurrency, rateLimits: rateLimits, affinity: affinity, slotCost: slotCost)
         return task(name, options: options, handler: handler)
     }
 
     /// Declares a task whose handler returns nothing; its runs store the output `{}`.
-    /// The parameters are those of `task(_:queue:retries:timeout:scheduleTimeout:priority:handler:)`.
+    /// The parameters are those of
+    /// `task(_:queue:retries:timeout:scheduleTimeout:priority:concurrency:rateLimits:affinity:slotCost:handler:)`.
     public static func task<Input: Codable & Sendable>(
         _ name: String, queue: String = "default", retries: RetryPolicy = .default,
         timeout: Duration = .seconds(300), scheduleTimeout: Duration? = nil, priority: Int = 0,
+        concurrency: [ConcurrencyRule] = [], rateLimits: [RateLimitRule] = [], affinity: [AffinityRule] = [],
+        slotCost: Int = 1,
         handler: @escaping @Sendable (Input, TaskContext) async throws -> Void
     ) -> TaskDefinition<Input, Empty> {
         let options = TaskOptions(
-            queue: queue, retries: retries, timeout: timeout, scheduleTimeout: scheduleTimeout, priority: priority)
+            queue: queue, retries: retries, timeout: timeout, scheduleTimeout: scheduleTimeout, priority: priority,
+            concurrency: concurrency, rateLimits: rateLimits, affinity: affinity, slotCost: slotCost)
         return task(name, options: options) { (input: Input, context: TaskContext) -> Empty in
             try await handler(input, context)
             return Empty()

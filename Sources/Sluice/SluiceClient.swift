@@ -57,16 +57,18 @@ public final class SluiceClient: Sendable {
         try task.validate()
         let options = task.options
         let retries = options.retries
+        let flowControl = try options.flowControlJSON()
         do {
             try await connection.execute(
                 """
                 SELECT sluice.define_task($1, $2, $3, $4::interval, $5, $6::interval, $7, $8::interval, \
-                $9::interval, $10)
+                $9::interval, $10, $11, $12::jsonb, $13::jsonb, $14::jsonb)
                 """,
                 [
                     task.name, options.queue, retries.maxAttempts, retries.base.intervalText, retries.factor,
                     retries.max.intervalText, retries.jitter, options.timeout.intervalText,
-                    options.scheduleTimeout?.intervalText, options.priority,
+                    options.scheduleTimeout?.intervalText, options.priority, options.slotCost,
+                    flowControl.concurrency, flowControl.rateLimits, flowControl.affinity,
                 ])
         } catch {
             throw SluiceError.from(error)

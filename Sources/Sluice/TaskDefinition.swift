@@ -3,7 +3,7 @@ import SluicePostgres
 
 /// A task declared in code: its name, its options and its typed handler.
 ///
-/// Create one with `Sluice.task(_:queue:retries:timeout:scheduleTimeout:priority:handler:)`, pass
+/// Create one with `Sluice.task(_:queue:retries:...:handler:)`, pass
 /// it to `SluiceClient.enqueue` to start runs and to `Worker` to execute them.
 public struct TaskDefinition<Input: Codable & Sendable, Output: Codable & Sendable>: AnyTaskDefinition {
     /// The handler's signature: the decoded input and the attempt's context in, the output out.

@@ -24,8 +24,11 @@ public final class Worker: Sendable {
     public let tasks: [any AnyTaskDefinition]
     /// The queues to claim from, or nil for the queues of `tasks`.
     public let queues: [String]?
-    /// Labels stored with the worker, for routing.
-    public let labels: [String: String]
+    /// The worker's current labels, matched by the affinity rules of tasks; `setLabels(_:)`
+    /// changes them.
+    public var labels: [String: LabelValue] {
+        currentLabels.withValue { $0 }
+    }
     /// How long the worker may go without a heartbeat before the database takes its runs back.
     public let leaseTimeout: Duration
     /// How long a shutdown waits for executing handlers before cancelling them.
@@ -37,6 +40,8 @@ public final class Worker: Sendable {
 
     let logger: any SluiceLogger
     private let control = WorkerControl()
+    private let currentLabels: LockedValue<[String: LabelValue]>
+    private let activeRuntime = LockedValue<WorkerRuntime?>(nil)
 
     /// Creates a worker; nothing connects until `run()`.
     ///
@@ -46,7 +51,8 @@ public final class Worker: Sendable {
     ///   - slots: handlers that may execute at once, 1 to 100000; default 10.
     ///   - tasks: the tasks to execute; at least one, with distinct names.
     ///   - queues: the queues to claim from; default nil (the queues of `tasks`).
-    ///   - labels: labels stored with the worker; default none.
+    ///   - labels: labels for affinity rules, string or integer values, such as
+    ///     `["gpu": "a100", "memory_gb": 80]`; default none.
     ///   - leaseTimeout: 1 s to 1 day; default 30 s. The worker heartbeats every third of it.
     ///   - drainTimeout: how long a shutdown waits for handlers; default 30 s.
     ///   - pollInterval: the fallback claim interval; default 2 s.
@@ -54,7 +60,7 @@ public final class Worker: Sendable {
     ///   - logger: where the worker logs; default nil (the client's logger).
     public init(
         client: SluiceClient, name: String = "worker", slots: Int = 10, tasks: [any AnyTaskDefinition],
-        queues: [String]? = nil, labels: [String: String] = [:], leaseTimeout: Duration = .seconds(30),
+        queues: [String]? = nil, labels: [String: LabelValue] = [:], leaseTimeout: Duration = .seconds(30),
         drainTimeout: Duration = .seconds(30), pollInterval: Duration = .seconds(2), handleSignals: Bool = true,
         logger: (any SluiceLogger)? = nil
     ) {
@@ -63,7 +69,7 @@ public final class Worker: Sendable {
         self.slots = slots
         self.tasks = tasks
         self.queues = queues
-        self.labels = labels
+        currentLabels = LockedValue(labels)
         self.leaseTimeout = leaseTimeout
         self.drainTimeout = drainTimeout
         self.pollInterval = pollInterval
@@ -91,6 +97,10 @@ public final class Worker: Sendable {
             }
         }
         let runtime = WorkerRuntime(worker: self, events: events)
+        activeRuntime.withValue { $0 = runtime }
+        defer {
+            activeRuntime.withValue { $0 = nil }
+        }
         let loop = Task { try await runtime.run() }
         try await withTaskCancellationHandler {
             try await loop.value
@@ -98,6 +108,20 @@ public final class Worker: Sendable {
             control.send(.drainRequested)
         }
         control.end()
+    }
+
+    /// Replaces the worker's labels. While the worker runs, the database stores them at once
+    /// (`sluice.set_worker_labels`) and the next claim routes by them; otherwise the next
+    /// `run()` registers with them.
+    ///
+    /// - Throws: `SluiceError` with code `SL002` when the labels cannot be stored (for example
+    ///   a string with a NUL character), or `connection` when the database cannot be reached.
+    ///   The new labels are kept either way and sent again when the worker registers.
+    public func setLabels(_ labels: [String: LabelValue]) async throws {
+        currentLabels.withValue { $0 = labels }
+        if let runtime = activeRuntime.withValue({ $0 }) {
+            try await runtime.storeLabels()
+        }
     }
 
     /// Starts a graceful shutdown of a running worker; a second call cancels its handlers at

@@ -127,13 +127,17 @@ actor WorkerRuntime {
         guard let database else {
             return
         }
-        let labels = (try? PostgresJSON(encoding: worker.labels)) ?? PostgresJSON("{}")
+        let labels = worker.labels
         var backoff = ReconnectBackoff(policy: ReconnectPolicy(maximumAttempts: nil))
         while true {
             do {
                 workerID = try await database.register(
                     name: worker.name, tasks: worker.tasks.map(\.name), slots: worker.slots, queues: worker.queues,
-                    labels: labels, leaseTimeout: worker.leaseTimeout)
+                    labels: try PostgresJSON(encoding: labels), leaseTimeout: worker.leaseTimeout)
+                // setLabels may have run while the registration was in flight.
+                if worker.labels != labels {
+                    try? await storeLabels()
+                }
                 return
             } catch {
                 let sluiceError = SluiceError.from(error)
@@ -149,6 +153,21 @@ actor WorkerRuntime {
                 try? await Task.sleep(for: delay)
             }
         }
+    }
+
+    /// Stores the worker's current labels on its incarnation; does nothing before the first
+    /// registration, which sends them itself.
+    func storeLabels() async throws {
+        guard let database, let workerID else {
+            return
+        }
+        do {
+            try await database.connection.execute(
+                "SELECT sluice.set_worker_labels($1, $2::jsonb)", [workerID, try PostgresJSON(encoding: worker.labels)])
+        } catch {
+            throw SluiceError.from(error)
+        }
+        logger.debug("worker labels changed", ["worker": worker.name, "worker_id": workerID.uuidString])
     }
 
     /// Stops the incarnation, closes the connections and cancels the timers.
