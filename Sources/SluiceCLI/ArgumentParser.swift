@@ -23,6 +23,8 @@ struct CommandSpec: Sendable {
     /// Positional arguments in order, as (placeholder, description); all are required.
     var arguments: [(name: String, help: String)] = []
     var options: [OptionSpec] = []
+    /// Whether arguments beyond `arguments` are accepted and checked by the command itself.
+    var acceptsMoreArguments = false
 }
 
 /// The result of parsing: the chosen subcommand, its positional arguments and option values.
@@ -133,7 +135,7 @@ struct ArgumentParser: Sendable {
             let missing = spec.arguments[arguments.count...].map(\.name).joined(separator: " ")
             throw CommandLineUsageError(message: "missing argument \(missing) for 'sluice \(spec.name)'", command: spec.name)
         }
-        if arguments.count > spec.arguments.count {
+        if arguments.count > spec.arguments.count && !spec.acceptsMoreArguments {
             let extra = arguments[spec.arguments.count...].joined(separator: " ")
             throw CommandLineUsageError(message: "unexpected argument '\(extra)' for 'sluice \(spec.name)'", command: spec.name)
         }

@@ -52,6 +52,8 @@ enum CommandSpecs {
         CommandSpec(
             name: "tick", summary: "Do the coordinator's time-driven work once and print the counts.",
             options: [.value("limit", "N", "Most rows of each kind to handle, 1 to 100000. Default: 1000")]),
+        FlowControlCommands.rateLimitsSpec,
+        FlowControlCommands.concurrencySpec,
     ]
 
     static let parser = ArgumentParser(commands: commands, globalOptions: [databaseOption])
@@ -69,6 +71,8 @@ enum CommandSpecs {
         case "cancel": return try await RunCommands.cancel(context)
         case "workers": return try await WorkersCommand.run(context)
         case "tick": return try await ExtensionCommands.tick(context)
+        case "rate-limits": return try await FlowControlCommands.rateLimits(context)
+        case "concurrency": return try await FlowControlCommands.concurrency(context)
         default: throw CommandLineUsageError(message: "unknown command '\(name)'", command: nil)
         }
     }

@@ -13,12 +13,13 @@ enum WorkersCommand {
             }
             let rows = try await connection.query(
                 "SELECT w.id::text, w.name, coalesce(w.hostname, '-'), coalesce(w.pid::text, '-'), w.state, "
-                    + "w.running || '/' || w.slots, to_char(w.heartbeat_at, 'YYYY-MM-DD HH24:MI:SS'), "
-                    + "array_to_string(w.tasks, ',') \(filter)",
+                    + "w.running || '/' || w.slots, "
+                    + "(SELECT coalesce(sum(l.slot_cost), 0) FROM sluice.leases l WHERE l.worker_id = w.id) || '/' || w.slots, "
+                    + "to_char(w.heartbeat_at, 'YYYY-MM-DD HH24:MI:SS'), array_to_string(w.tasks, ','), w.labels::text \(filter)",
                 [includeStopped])
             context.console.printTable(
-                header: ["ID", "NAME", "HOST", "PID", "STATE", "RUNNING", "HEARTBEAT", "TASKS"],
-                rows: rows.map { row in (0..<8).map { row.text(at: $0) ?? "" } })
+                header: ["ID", "NAME", "HOST", "PID", "STATE", "RUNNING", "SLOTS USED", "HEARTBEAT", "TASKS", "LABELS"],
+                rows: rows.map { row in (0..<10).map { row.text(at: $0) ?? "" } })
             return .success
         }
     }
