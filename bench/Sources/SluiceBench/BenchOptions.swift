@@ -29,7 +29,7 @@ struct BenchOptions: Sendable {
 
         Runs the Sluice benchmark and prints a table of figures and ratios against the targets.
 
-          --quick          run each measurement for about a second with tiny sizes (smoke test)
+          --quick          run each measurement for a second or less with tiny sizes (smoke test)
           --scenario NAME  run only this scenario; repeatable. Names: \(ScenarioName.allCases.map(\.rawValue).joined(separator: ", "))
                            Ratios against the floor need the floor scenario in the same run.
           --database URL   use this database instead of starting an embedded server. The

@@ -11,7 +11,7 @@ enum BloatScenario {
     static func run(_ context: ScenarioContext) async throws {
         let report = context.report
         let (normalSeconds, heldSeconds, afterSeconds, interval) =
-            context.quick ? (2.0, 3.0, 3.0, 1.0) : (30.0, 120.0, 60.0, 5.0)
+            context.quick ? (1.0, 1.5, 1.5, 0.5) : (30.0, 120.0, 60.0, 5.0)
         try await context.database.reset()
 
         let stopFlag = StopFlag()

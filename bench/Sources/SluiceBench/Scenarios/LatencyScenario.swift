@@ -13,7 +13,7 @@ enum LatencyScenario {
 
     static func run(_ context: ScenarioContext) async throws {
         let report = context.report
-        let seconds = context.quick ? 2.0 : 30.0
+        let seconds = context.quick ? 1.0 : 30.0
 
         let idle = try await measure(context, rate: 100, seconds: seconds)
         report.add(.latency, "100/s: enqueue to start p50", idle.start.p50, "ms")

@@ -18,7 +18,7 @@ enum MemoryScenario {
         try await context.database.reset()
         let child = try ChildProcess(arguments: extraArguments + [
             "--database", context.database.connectionString, "--memory-runs", String(runs),
-            "--sleep-ms", context.quick ? "1500" : "5000",
+            "--sleep-ms", context.quick ? "800" : "5000",
         ])
         _ = try await child.expect("idle")
         await Clock.sleep(seconds: 1)

@@ -8,12 +8,12 @@ struct ScenarioContext: Sendable {
     let report: ReportBuilder
 
     /// Seconds for one rate measurement.
-    var measureSeconds: Double { quick ? 1 : 10 }
+    var measureSeconds: Double { quick ? 0.5 : 10 }
 
     /// Runs waiting before each drain measurement; the drain stops at `drainSeconds` if the
     /// backlog lasts longer.
     var drainBacklog: Int { quick ? 300 : 50_000 }
-    var drainSeconds: Double { quick ? 2 : 15 }
+    var drainSeconds: Double { quick ? 1 : 15 }
 
     /// Runs `body` on `connections` new connections at once until `seconds` pass, and returns
     /// rows per second: the sum of what `body` returned over the elapsed time.
