@@ -87,7 +87,7 @@ import Testing
                 for _ in 0..<12 {
                     let inputs = (0..<10).map { _ in FlowInput(key: "k\(Int.random(in: 0..<6))") }
                     ids += try await client.enqueueMany(task, inputs).map(\.id)
-                    try await Task.sleep(for: .milliseconds(Int.random(in: 5...40)))
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 40...120)))
                 }
                 await client.close()
                 return ids
@@ -102,8 +102,15 @@ import Testing
                 let rows = try await fixture.sql.query(
                     "SELECT id FROM sluice.runs WHERE task = $1 AND status IN ('queued', 'running') "
                         + "ORDER BY random() LIMIT 1", [task.name])
-                if let id = try rows.first?.decode(Int64.self, at: 0), try await fixture.client.cancel(runID: id) {
-                    cancelled += 1
+                guard let id = try rows.first?.decode(Int64.self, at: 0) else {
+                    continue
+                }
+                do {
+                    if try await fixture.client.cancel(runID: id) {
+                        cancelled += 1
+                    }
+                } catch {
+                    Issue.record("sluice.cancel(\(id)) failed: \(error)")
                 }
             }
             return cancelled
@@ -112,7 +119,6 @@ import Testing
         // Two workers killed mid-run, each replaced by a new process.
         try await Self.killWhileRunning(fixture, processes[0])
         processes.append(try FlowWorkerProcess.launch(fixture, name: "stress-3", task: task.name))
-        try await Task.sleep(for: .milliseconds(300))
         try await Self.killWhileRunning(fixture, processes[1])
         processes.append(try FlowWorkerProcess.launch(fixture, name: "stress-4", task: task.name))
 
