@@ -153,18 +153,25 @@ COMMENT ON TABLE sluice.idempotency_keys IS
 
 -- The hot tables are small and churn constantly, so autovacuum visits them
 -- often and HOT updates get room on each page.
+-- A run's position in sluice.ready is the order in which it became ready,
+-- so a retried run or one a concurrency key held back queues behind the runs
+-- that became ready before it, whatever its id.
+CREATE SEQUENCE sluice.ready_position_seq AS bigint;
+
 CREATE TABLE sluice.ready (
     run_id            bigint PRIMARY KEY,
     queue             text NOT NULL,
     task              text NOT NULL,
     priority          smallint NOT NULL,
+    position          bigint NOT NULL DEFAULT nextval('sluice.ready_position_seq'),
     ready_at          timestamptz NOT NULL,
     schedule_deadline timestamptz,
     gated             boolean NOT NULL DEFAULT false
 ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
         autovacuum_vacuum_cost_delay = 0);
 
-CREATE INDEX ready_claim_idx ON sluice.ready (queue, priority DESC, run_id);
+CREATE INDEX ready_claim_idx ON sluice.ready (queue, priority DESC, position);
+CREATE INDEX ready_position_idx ON sluice.ready (queue, position);
 CREATE INDEX ready_deadline_idx ON sluice.ready (schedule_deadline) WHERE schedule_deadline IS NOT NULL;
 
 COMMENT ON TABLE sluice.ready IS 'Runs that may start now, in claim order per queue.';

@@ -203,6 +203,7 @@ BEGIN
         SELECT item.id, v_task.queue, v_task.name, coalesce(enqueue_many.priority, v_task.priority), v_now,
                v_start + v_task.schedule_timeout
         FROM item WHERE v_start <= v_now
+        ORDER BY item.n
     ), made_delayed AS (
         INSERT INTO sluice.delayed (run_id, run_at, queue)
         SELECT item.id, v_start, v_task.queue FROM item WHERE v_start > v_now

@@ -82,9 +82,9 @@ CREATE TYPE sluice._claim_candidate AS (run_id bigint, gated boolean, slot_cost 
 -- Claims ready runs for a worker: at most max_runs, and no more than its free
 -- slots (slots minus the slot cost of the runs it holds). Queues are visited
 -- in the worker's order; within a queue the highest priority goes first, then
--- the oldest. One claim call in ten starts with the queue's oldest claimable
--- run whatever its priority, so a flood of high-priority runs slows
--- low-priority ones down but never starves them. Gated runs start only when
+-- the run that became ready first. One claim call in ten starts with the
+-- queue's longest-waiting claimable run whatever its priority, so a flood of
+-- high-priority runs slows low-priority ones down but never starves them. Gated runs start only when
 -- every concurrency key and rate limit admits them; the others move to
 -- sluice.held. Each started run leaves sluice.ready, becomes running with its
 -- attempt incremented and gets a lease, all in this one transaction.
@@ -129,18 +129,18 @@ BEGIN
                 SELECT r.run_id, r.gated, t.slot_cost INTO v_first
                 FROM sluice.ready r JOIN sluice.tasks t ON t.name = r.task
                 WHERE r.queue = v_queue AND r.task = ANY (v_tasks)
-                ORDER BY r.run_id
+                ORDER BY r.position
                 LIMIT 1
                 FOR UPDATE OF r SKIP LOCKED;
             END IF;
             SELECT pg_catalog.array_agg(ROW(c.run_id, c.gated, c.slot_cost)::sluice._claim_candidate
-                                        ORDER BY c.priority DESC, c.run_id)
+                                        ORDER BY c.priority DESC, c.position)
             INTO v_candidates
-            FROM (SELECT r.run_id, r.gated, r.priority, t.slot_cost
+            FROM (SELECT r.run_id, r.gated, r.priority, r.position, t.slot_cost
                   FROM sluice.ready r JOIN sluice.tasks t ON t.name = r.task
                   WHERE r.queue = v_queue AND r.task = ANY (v_tasks)
                     AND r.run_id IS DISTINCT FROM v_first.run_id
-                  ORDER BY r.priority DESC, r.run_id
+                  ORDER BY r.priority DESC, r.position
                   LIMIT v_free
                   FOR UPDATE OF r SKIP LOCKED) c;
             IF v_first.run_id IS NOT NULL THEN
@@ -191,7 +191,7 @@ $$;
 
 COMMENT ON FUNCTION sluice.claim(uuid, integer) IS
     'Claims up to max_runs (1-10000) ready runs of the worker''s tasks and queues within its free slots, '
-    'highest priority first, then oldest, applying concurrency keys, rate limits and affinity. Returns run id, '
+    'highest priority first, then longest waiting, applying concurrency keys, rate limits and affinity. Returns run id, '
     'task, attempt, input, metadata, execution deadline and max_attempts of each.';
 
 CREATE FUNCTION sluice.complete(run_ids bigint[], attempts integer[], outputs jsonb[])
@@ -360,6 +360,7 @@ BEGIN
             'run_ids, attempts, errors and retryable (when given) have one element per run.');
     END IF;
 
+    PERFORM sluice._lock_gates(fail.run_ids);
     FOR v_item IN
         SELECT i.run_id, i.attempt, i.error, coalesce(fail.retryable[i.n], true) AS retryable
         FROM unnest(fail.run_ids, fail.attempts, fail.errors) WITH ORDINALITY AS i(run_id, attempt, error, n)
@@ -427,6 +428,8 @@ DECLARE
     v_lease record;
     v_count integer := 0;
 BEGIN
+    PERFORM FROM sluice.leases l WHERE l.worker_id = p_worker_id FOR UPDATE;
+    PERFORM sluice._lock_gates(ARRAY(SELECT l.run_id FROM sluice.leases l WHERE l.worker_id = p_worker_id));
     FOR v_lease IN
         DELETE FROM sluice.leases l WHERE l.worker_id = p_worker_id RETURNING l.run_id, l.attempt
     LOOP

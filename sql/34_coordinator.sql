@@ -52,6 +52,7 @@ AS $$
 DECLARE
     v_now timestamptz := sluice.now();
     v_lease record;
+    v_expired bigint[];
     v_count integer := 0;
 BEGIN
     -- Workers silent for longer than their lease timeout are stopped first,
@@ -60,16 +61,23 @@ BEGIN
     SET stopped_at = v_now, stop_reason = format('no heartbeat since %s', w.heartbeat_at)
     WHERE w.stopped_at IS NULL AND w.heartbeat_at < v_now - w.lease_timeout;
 
+    SELECT pg_catalog.array_agg(x.run_id) INTO v_expired
+    FROM (SELECT l.run_id
+          FROM sluice.leases l LEFT JOIN sluice.workers w ON w.id = l.worker_id
+          WHERE w.id IS NULL OR w.stopped_at IS NOT NULL OR l.deadline <= v_now
+          LIMIT p_limit
+          FOR UPDATE OF l SKIP LOCKED) x;
+    IF v_expired IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM sluice._lock_gates(v_expired);
+
     FOR v_lease IN
-        WITH expired AS (
-            SELECT l.run_id, l.attempt, l.deadline, l.started_at, w.name AS worker_name, w.id AS worker_id,
+        DELETE FROM sluice.leases l USING (
+            SELECT l2.run_id, l2.attempt, l2.deadline, l2.started_at, w.name AS worker_name, w.id AS worker_id,
                    w.stopped_at IS NOT NULL OR w.id IS NULL AS worker_gone
-            FROM sluice.leases l LEFT JOIN sluice.workers w ON w.id = l.worker_id
-            WHERE w.id IS NULL OR w.stopped_at IS NOT NULL OR l.deadline <= v_now
-            LIMIT p_limit
-            FOR UPDATE OF l SKIP LOCKED
-        )
-        DELETE FROM sluice.leases l USING expired e
+            FROM sluice.leases l2 LEFT JOIN sluice.workers w ON w.id = l2.worker_id
+            WHERE l2.run_id = ANY (v_expired)) e
         WHERE l.run_id = e.run_id
         RETURNING e.*
     LOOP

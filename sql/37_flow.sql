@@ -33,7 +33,11 @@
 --
 -- Lock order, added to the queue-table-then-run order of the core:
 -- concurrency_slots rows in gate_key order, then rate_limits rows in key
--- order. Claims lock all the rows they need up front in that order.
+-- order. Every transaction that needs several of these rows locks them all
+-- up front in that order (claim, fail, lease expiry, stop_worker; complete
+-- and cancel release theirs in one sorted pass). A transaction holding slot
+-- rows waits for a run row only when it already holds that run's queue-table
+-- row, so slot rows and run rows cannot wait on each other in a cycle.
 
 -- Evaluates a key expression against a run's input and metadata. Returns
 -- NULL when a path matches nothing.
@@ -343,9 +347,6 @@ BEGIN
                 USING ERRCODE = 'SL002', HINT = 'Every run of this task needs a value at that path.';
         END IF;
         v_gate_key := pg_catalog.jsonb_build_array(p_task.name, v_position, v_value)::text;
-        INSERT INTO sluice.concurrency_slots (gate_key, task, rule, key, max_running)
-        VALUES (v_gate_key, p_task.name, v_position, v_value, (v_rule ->> 'max')::integer)
-        ON CONFLICT ON CONSTRAINT concurrency_slots_pkey DO NOTHING;
         -- A key that already has max live runs is saturated: the new run
         -- waits in sluice.held from the start instead of crowding the ready
         -- queue, which keeps every key's share of the ready queue at most
@@ -409,6 +410,7 @@ BEGIN
     FOR v_rule IN
         SELECT c FROM pg_catalog.jsonb_array_elements(v_cancelling) c ORDER BY c ->> 'gate_key'
     LOOP
+        PERFORM sluice._ensure_slots(ARRAY[v_rule ->> 'gate_key']);
         PERFORM FROM sluice.concurrency_slots s WHERE s.gate_key = v_rule ->> 'gate_key' FOR UPDATE;
         LOOP
             SELECT count(*), min(g.run_id) FILTER (WHERE g.run_id <> p_run_id)
@@ -539,12 +541,34 @@ BEGIN
 END
 $$;
 
+-- Creates the missing slot rows of concurrency gate keys, in key order. Slot
+-- rows are created here, by claims, rather than at enqueue: two enqueues
+-- creating the same new keys in different orders would wait on each other's
+-- uncommitted inserts until the deadlock detector stepped in.
+CREATE FUNCTION sluice._ensure_slots(p_gate_keys text[]) RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    INSERT INTO sluice.concurrency_slots (gate_key, task, rule, key, max_running)
+    SELECT k.gate_key, k.parts ->> 0, (k.parts ->> 1)::smallint, k.parts ->> 2,
+           (t.concurrency -> ((k.parts ->> 1)::integer) ->> 'max')::integer
+    FROM (SELECT DISTINCT g AS gate_key, g::jsonb AS parts FROM unnest(p_gate_keys) AS g) k
+    JOIN sluice.tasks t ON t.name = k.parts ->> 0
+    WHERE NOT EXISTS (SELECT FROM sluice.concurrency_slots s WHERE s.gate_key = k.gate_key)
+    ORDER BY k.gate_key
+    ON CONFLICT ON CONSTRAINT concurrency_slots_pkey DO NOTHING;
+END
+$$;
+
 -- Locks, in the documented order, the slot and bucket rows the gated runs
--- p_run_ids need, so that a claim never waits while holding a later lock.
+-- p_run_ids need, so that a transaction never waits for one of these rows
+-- while holding a later one.
 CREATE FUNCTION sluice._lock_gates(p_run_ids bigint[]) RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
+    PERFORM sluice._ensure_slots(ARRAY(SELECT g.gate_key FROM sluice.run_gates g
+                                       WHERE g.run_id = ANY (p_run_ids) AND g.kind = 'concurrency'));
     PERFORM FROM sluice.concurrency_slots s
     WHERE s.gate_key IN (SELECT g.gate_key FROM sluice.run_gates g
                          WHERE g.run_id = ANY (p_run_ids) AND g.kind = 'concurrency')
@@ -832,10 +856,19 @@ $$;
 COMMENT ON FUNCTION sluice.set_worker_labels(uuid, jsonb) IS
     'Replaces the labels of a running worker (string or number values); affinity uses them from the next claim.';
 
+-- Slot rows appear when a key's first run is claimed, so the keys of live
+-- runs that no claim has reached yet come from sluice.run_gates.
 CREATE VIEW sluice.concurrency_status AS
-SELECT s.task, s.rule, s.key, s.max_running, s.running,
-       (SELECT count(*) FROM sluice.held h WHERE h.kind = 'concurrency' AND h.gate_key = s.gate_key) AS waiting
-FROM sluice.concurrency_slots s;
+SELECT k.parts ->> 0 AS task, (k.parts ->> 1)::smallint AS rule, k.parts ->> 2 AS key,
+       coalesce(s.max_running, (t.concurrency -> ((k.parts ->> 1)::integer) ->> 'max')::integer) AS max_running,
+       coalesce(s.running, 0) AS running,
+       (SELECT count(*) FROM sluice.held h WHERE h.kind = 'concurrency' AND h.gate_key = k.gate_key) AS waiting
+FROM (SELECT u.gate_key, u.gate_key::jsonb AS parts
+      FROM (SELECT c.gate_key FROM sluice.concurrency_slots c
+            UNION
+            SELECT g.gate_key FROM sluice.run_gates g WHERE g.kind = 'concurrency') u) k
+JOIN sluice.tasks t ON t.name = k.parts ->> 0
+LEFT JOIN sluice.concurrency_slots s ON s.gate_key = k.gate_key;
 
 COMMENT ON VIEW sluice.concurrency_status IS
     'Per task concurrency rule and key: the maximum, the runs running and the runs waiting for a slot.';

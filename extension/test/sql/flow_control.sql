@@ -44,14 +44,14 @@ SELECT sluice.enqueue('sync', '{"n": 4}');
 SELECT sluice.complete(:ann1, 1, '{}');
 SELECT key, running, waiting FROM sluice.concurrency_status WHERE key = 'ann';
 SELECT run_id = :ann2 AS next_of_ann FROM sluice.claim(:'w', 10);
--- A failure that retries frees the slot too; the retry, being older, goes
--- first and ann's third run waits.
+-- A failure that retries frees the slot too. The slot goes to ann's third
+-- run, and the retry queues behind it.
 SELECT sluice.fail(:ann2, 1, 'flaky');
-SELECT run_id = :ann2 AS retry_started, attempt FROM sluice.claim(:'w', 10);
-SELECT run_id = :ann3 AS ann3_waits FROM sluice.held;
--- Cancelling a running run frees its slot at once.
-SELECT sluice.cancel(:ann2);
 SELECT run_id = :ann3 AS ann3_started FROM sluice.claim(:'w', 10);
+SELECT run_id = :ann2 AS retry_waits FROM sluice.held;
+-- Cancelling a running run frees its slot at once.
+SELECT sluice.cancel(:ann3);
+SELECT run_id = :ann2 AS retry_started, attempt FROM sluice.claim(:'w', 10);
 
 -- Fairness: a key with a thousand waiting runs does not delay another key.
 SELECT count(*) FROM unnest(sluice.enqueue_many('sync',
