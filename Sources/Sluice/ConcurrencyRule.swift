@@ -1,10 +1,8 @@
 /// The policy for a new run whose concurrency key already has its maximum of runs.
 public enum ConcurrencyStrategy: String, Sendable, Hashable, Codable {
-    /// The run waits for a slot of its key, in a line per key. The default.
-    ///
-    /// NOTE: a key with a long backlog does not delay other keys while workers have more free
-    /// slots than the key's maximum. On workers with fewer slots, `sluice.claim` admits in run
-    /// id order, so a newer key waits behind an older key's whole backlog.
+    /// The run waits for a slot of its key, in a line per key, and a finishing run hands its
+    /// slot to the next run of its own key. A key with a long backlog never has more than its
+    /// maximum of runs ready, so it does not delay other keys. The default.
     case groupRoundRobin = "group_round_robin"
     /// The run is accepted and the oldest live (queued or running) runs of its key are cancelled
     /// until the key is within its maximum.

@@ -80,24 +80,18 @@ import Testing
         await fixture.close()
     }
 
-    /// A worker with one slot, so each claim admits one run. Round-robin across keys would
-    /// alternate big and small, so small run k should start after at most k * maxPerKey big
-    /// admissions. `sluice.claim` orders ready runs by priority and run id, and a finishing big
-    /// run hands its slot to the next held big run, which is older than every small run, so the
-    /// small key waits for the whole big backlog.
+    /// A worker with one slot, so each claim admits one run. A run handed a freed slot
+    /// re-enters the ready queue behind the runs already there, so the keys alternate: small
+    /// run k starts after at most k * maxPerKey big admissions.
     @Test func smallKeyNotStarvedOnOneSlotWorker() async throws {
         let fixture = try await FlowFixture.make()
         let worker = try await Self.prepare(fixture, slots: 1)
         let keys = try await Self.admit(fixture, worker: worker, slots: 1, rounds: 40)
         let before = Self.bigAdmissionsBeforeEachSmall(keys)
 
-        // TODO: remove withKnownIssue once sluice.claim rotates between concurrency keys; today
-        // no small run starts within 40 admissions.
-        withKnownIssue("sluice.claim admits held runs of a busy key before newer keys (FIFO by run id)") {
-            #expect(before.count >= 40 / (Self.maxPerKey + 1))
-            for (index, bigCount) in before.enumerated() {
-                #expect(bigCount <= (index + 1) * Self.maxPerKey)
-            }
+        #expect(before.count == Self.smallRuns)
+        for (index, bigCount) in before.enumerated() {
+            #expect(bigCount <= (index + 1) * Self.maxPerKey, "small run \(index + 1) started after \(bigCount) big runs")
         }
         await fixture.close()
     }
