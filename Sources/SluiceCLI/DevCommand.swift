@@ -29,20 +29,21 @@ enum DevCommand {
         return .success
     }
 
-    /// Starts (creating it on first use) the server in `projectDirectory/postgres`.
+    /// Starts (creating it on first use) the server in `projectDirectory/postgres`, which is a
+    /// symbolic link to a directory under /tmp when the postgres user cannot reach the project.
     static func startServer(projectDirectory: String, port: Int, logger: any SluiceLogger) async throws -> EmbeddedPostgres {
         let base = URL(fileURLWithPath: projectDirectory, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-        let directory = base.appendingPathComponent("postgres").standardizedFileURL
+        let location = try ProjectServerDirectory.prepare(projectDirectory: base)
+        if let note = location.redirectionNote {
+            logger.info(note)
+        }
+        let directory = location.directory
         // A Unix socket path holds at most 107 bytes on Linux.
         let socketPath = directory.path + "/.s.PGSQL.\(port)"
         guard socketPath.utf8.count <= 107 else {
             throw CommandError(
                 message: "the socket path \(socketPath) is longer than 107 bytes; pass a shorter --directory")
         }
-        // As root the server runs as the postgres user, which must be able to enter the
-        // project directory; EmbeddedPostgres makes only the data directory its own.
-        try FileManager.default.createDirectory(
-            at: base.standardizedFileURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let server = EmbeddedPostgres(directory: directory, port: port)
         logger.info("starting PostgreSQL", ["directory": directory.path])
         try await offCooperativePool { try server.start() }
