@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "SluiceCoordinator", targets: ["SluiceCoordinator"]),
         .executable(name: "sluice", targets: ["SluiceCLI"]),
         .executable(name: "sluice-bench", targets: ["SluiceBench"]),
+        .executable(name: "sluice-doc-indexer-worker", targets: ["DocIndexerWorker"]),
+        .executable(name: "sluice-doc-indexer-demo", targets: ["DocIndexerDemo"]),
     ],
     targets: [
         // libpq, from Debian's libpq-dev.
@@ -46,5 +48,18 @@ let package = Package(
             name: "SluiceBench", dependencies: ["Sluice", "SluicePostgres", "EmbeddedPostgres"],
             path: "bench/Sources/SluiceBench"),
         .testTarget(name: "SluiceBenchTests", dependencies: ["SluiceBench"], path: "bench/Tests/SluiceBenchTests"),
+        .testTarget(
+            name: "SluiceRestartTests", dependencies: ["Sluice", "SluiceCoordinator", "SluiceTestSupport"]),
+        // The main job example: the index-file task, its worker daemon and the demo that runs the job.
+        .target(name: "DocIndexing", dependencies: ["Sluice"], path: "Examples/DocIndexer/Sources/DocIndexing"),
+        .executableTarget(
+            name: "DocIndexerWorker", dependencies: ["DocIndexing", "Sluice"],
+            path: "Examples/DocIndexer/Sources/DocIndexerWorker"),
+        .executableTarget(
+            name: "DocIndexerDemo",
+            dependencies: ["DocIndexing", "Sluice", "SluicePostgres", "SluiceCoordinator", "EmbeddedPostgres"],
+            path: "Examples/DocIndexer/Sources/DocIndexerDemo"),
+        .testTarget(
+            name: "DocIndexingTests", dependencies: ["DocIndexing"], path: "Examples/DocIndexer/Tests/DocIndexingTests"),
     ]
 )
