@@ -6,7 +6,8 @@ import Foundation
 /// Claims are requested when there may be ready work (start, a notification for one of the
 /// worker's queues, a listener reconnect, the poll timer, or a full previous claim) and a slot
 /// is free, never more than one at a time. Reports are batched: a finished attempt is sent at
-/// once when no report is in flight, otherwise it waits and goes with the next batch.
+/// once when no report is in flight, otherwise it waits and goes with the next batch. A claim
+/// never overtakes a report, so the database has freed the slots the claim asks for.
 struct WorkerState: Sendable {
     /// The lifecycle of the worker.
     enum Phase: Sendable, Hashable {
@@ -112,7 +113,7 @@ struct WorkerState: Sendable {
         }
         phase = .running
         mayHaveReadyRuns = true
-        return claimIfPossible()
+        return flushAndClaim()
     }
 
     /// A `sluice_ready` notification arrived for `queue`.
@@ -121,19 +122,19 @@ struct WorkerState: Sendable {
             return []
         }
         mayHaveReadyRuns = true
-        return claimIfPossible()
+        return flushAndClaim()
     }
 
     /// The listener reconnected, so notifications may have been lost.
     mutating func listenerReconnected() -> [Action] {
         mayHaveReadyRuns = true
-        return claimIfPossible()
+        return flushAndClaim()
     }
 
     /// The fallback poll timer fired.
     mutating func pollTimerFired() -> [Action] {
         mayHaveReadyRuns = true
-        return claimIfPossible()
+        return flushAndClaim()
     }
 
     /// A claim of up to `requested` runs returned `runs`.
@@ -147,7 +148,7 @@ struct WorkerState: Sendable {
         if runs.count >= requested {
             mayHaveReadyRuns = true
         }
-        return actions + claimIfPossible() + stopIfDrained()
+        return actions + flushAndClaim() + stopIfDrained()
     }
 
     /// A claim failed; the poll timer tries again.
@@ -155,6 +156,19 @@ struct WorkerState: Sendable {
         isClaimInFlight = false
         mayHaveReadyRuns = true
         return stopIfDrained()
+    }
+
+    /// Sends the pending reports when none is in flight, then claims if `claimIfPossible` allows.
+    /// A claim never overtakes a report: the database counts a finished run against the worker's
+    /// slots until its report arrives, so a claim sent first would get fewer runs than the worker
+    /// has room for. A claim emitted with a report batch goes in the same pipeline, after it; while
+    /// an earlier batch is in flight the claim waits for `reported()`.
+    private mutating func flushAndClaim() -> [Action] {
+        let reports = flushIfIdle()
+        if reports.isEmpty && isReportInFlight {
+            return []
+        }
+        return reports + claimIfPossible()
     }
 
     private mutating func claimIfPossible() -> [Action] {
@@ -175,13 +189,13 @@ struct WorkerState: Sendable {
         }
         executions.removeValue(forKey: runID)
         pendingReports.append(Report(runID: runID, attempt: attempt, outcome: outcome))
-        return flushIfIdle() + claimIfPossible() + stopIfDrained()
+        return flushAndClaim() + stopIfDrained()
     }
 
     /// The report batch in flight was sent.
     mutating func reported() -> [Action] {
         isReportInFlight = false
-        return flushIfIdle() + stopIfDrained()
+        return flushAndClaim() + stopIfDrained()
     }
 
     /// Sending `batch` failed on the connection; it is sent again with the next flush.
@@ -193,7 +207,7 @@ struct WorkerState: Sendable {
 
     /// The backoff after a failed report passed: send the pending reports again.
     mutating func reportRetryDue() -> [Action] {
-        flushIfIdle() + stopIfDrained()
+        flushAndClaim() + stopIfDrained()
     }
 
     private mutating func flushIfIdle() -> [Action] {

@@ -73,6 +73,19 @@ import Testing
             ])
     }
 
+    @Test func claimWaitsForReportInFlight() {
+        var state = Self.running(slots: 2, runs: [Self.run(1), Self.run(2)])
+        let first = WorkerState.Report(runID: 1, attempt: 1, outcome: Self.success)
+        let second = WorkerState.Report(runID: 2, attempt: 1, outcome: Self.success)
+        #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.report([first]), .claim(1)])
+        #expect(state.claimed([], requested: 1) == [])
+        // Run 2's report waits for the batch in flight, and the claim waits for run 2's report:
+        // sent earlier, it would find run 2 still holding a slot in the database.
+        #expect(state.finished(runID: 2, attempt: 1, outcome: Self.success) == [])
+        #expect(state.notified(queue: "default") == [])
+        #expect(state.reported() == [.report([second]), .claim(2)])
+    }
+
     @Test func failedReportIsSentAgain() {
         var state = Self.running(slots: 1, runs: [Self.run(1)])
         let report = WorkerState.Report(runID: 1, attempt: 1, outcome: Self.success)
