@@ -56,12 +56,7 @@ let indexFile = Sluice.task(IndexFileTask.name, options: IndexFileTask.options) 
 let logger = StandardErrorLogger()
 do {
     let client = try await SluiceClient(connection: databaseURL, logger: logger)
-    // NOTE: the worker polls every 200 ms rather than the default 2 s. A claim sent while the
-    // previous completions are still being reported returns fewer runs than the free slots,
-    // because the database still counts those runs against the worker. The worker then waits
-    // for the next poll before it claims again, which limited this job to about 36 runs/s.
-    let worker = Worker(
-        client: client, name: "doc-indexer", slots: slots, tasks: [indexFile], pollInterval: .milliseconds(200))
+    let worker = Worker(client: client, name: "doc-indexer", slots: slots, tasks: [indexFile])
     logger.info("worker starting", ["slots": String(slots), "pid": String(getpid())])
     try await worker.run()
     await client.close()
