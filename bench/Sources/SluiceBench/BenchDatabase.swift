@@ -91,7 +91,7 @@ final class BenchDatabase: Sendable {
         guard let server else { return }
         try? await Task.detached { try server.stop(mode: .fast) }.value
         if keepServer {
-            print("server directory kept: \(server.directory.path)")
+            printLine("server directory kept: \(server.directory.path)")
         } else {
             try? FileManager.default.removeItem(at: server.directory)
         }
@@ -167,6 +167,15 @@ final class BenchDatabase: Sendable {
             for row in rows {
                 settings[try row.decode(String.self, at: 0)] = try row.decode(String.self, at: 1)
             }
+            // The SQL under test changes between commits, so the report names the installed
+            // version and a digest of its function bodies: equal digests mean equal SQL.
+            let installed = try await connection.query("""
+                SELECT e.extversion || ', functions md5 ' || left(md5(string_agg(p.prosrc, '' ORDER BY p.proname, p.oid)), 12)
+                FROM pg_extension e, pg_proc p
+                WHERE e.extname = 'sluice' AND p.pronamespace = 'sluice'::regnamespace
+                GROUP BY e.extversion
+                """)
+            settings["sluice extension"] = try installed[0].decode(String.self, at: 0)
             return settings
         }
     }

@@ -7,7 +7,7 @@ enum BenchRunner {
         do {
             options = try BenchOptions.parse(arguments)
         } catch BenchError.helpRequested {
-            print(BenchOptions.usage)
+            printLine(BenchOptions.usage)
             return 0
         } catch {
             FileHandle.standardError.write(Data("sluice-bench: \(error)\n".utf8))
@@ -40,17 +40,18 @@ enum BenchRunner {
             date: ISO8601DateFormatter().string(from: Date()),
             command: (["sluice-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
             quick: options.quick, machine: machine(), settings: settings))
-        print("sluice-bench \(options.quick ? "(quick) " : "")on \(database.server == nil ? "the given database" : "an embedded server")")
+        printLine("sluice-bench \(options.quick ? "(quick) " : "")on \(database.server == nil ? "the given database" : "an embedded server")")
         for (name, value) in report.report.machine.sorted(by: { $0.key < $1.key }) {
-            print("  \(name): \(value)")
+            printLine("  \(name): \(value)")
         }
         for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
-            print("  \(name) = \(value)")
+            printLine("  \(name) = \(value)")
         }
 
         let context = ScenarioContext(database: database, quick: options.quick, report: report)
         for scenario in options.scenarios {
-            print("\n== \(scenario.rawValue)")
+            printLine("\n== \(scenario.rawValue)")
+            report.note("load average before \(scenario.rawValue): \(loadAverage())")
             let started = Clock.monotonic()
             switch scenario {
             case .floor: try await FloorScenario.run(context)
@@ -61,12 +62,19 @@ enum BenchRunner {
             case .bloat: try await BloatScenario.run(context)
             case .memory: try await MemoryScenario.run(context)
             }
-            print(String(format: "  (%.0f s)", Clock.monotonic() - started))
+            printLine(String(format: "  (%.0f s)", Clock.monotonic() - started))
         }
 
         try report.write(to: options.outputPath)
-        print("\n" + report.markdown())
-        print("written: \(options.outputPath)")
+        printLine("\n" + report.markdown())
+        printLine("written: \(options.outputPath)")
+    }
+
+    /// Returns the 1, 5 and 15 minute load averages from /proc/loadavg. Other processes
+    /// running at the same time make the figures noisy, so the report records them.
+    private static func loadAverage() -> String {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
+            .split(separator: " ").prefix(3).joined(separator: " ") ?? "unknown"
     }
 
     /// The machine: processors, memory, kernel release and the load average at the start.
@@ -74,13 +82,11 @@ enum BenchRunner {
         var info = utsname()
         uname(&info)
         let release = withUnsafeBytes(of: &info.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
-            .split(separator: " ").prefix(3).joined(separator: " ") ?? "unknown"
         return [
             "processors": String(ProcessInfo.processInfo.activeProcessorCount),
             "memory": String(format: "%.1f GB", Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824),
             "kernel": release,
-            "load average at start": load,
+            "load average at start": loadAverage(),
         ]
     }
 }

@@ -57,7 +57,7 @@ final class ReportBuilder: @unchecked Sendable {
     func add(_ scenario: ScenarioName, _ name: String, _ value: Double, _ unit: String, note: String? = nil) -> Double {
         report.figures.append(Figure(scenario: scenario.rawValue, name: name, value: value, unit: unit, note: note))
         let padded = name.count < 60 ? name + String(repeating: " ", count: 60 - name.count) : name
-        print("  \(padded) \(String(format: "%12.1f", value)) \(unit)" + (note.map { "  (\($0))" } ?? ""))
+        printLine("  \(padded) \(String(format: "%12.1f", value)) \(unit)" + (note.map { "  (\($0))" } ?? ""))
         return value
     }
 
@@ -80,12 +80,12 @@ final class ReportBuilder: @unchecked Sendable {
 
     func check(_ name: String, measured: String, target: String, met: Bool) {
         report.targets.append(TargetCheck(name: name, measured: measured, target: target, met: met))
-        print("  target \(met ? "met" : "MISSED"): \(name): \(measured), target \(target)")
+        printLine("  target \(met ? "met" : "MISSED"): \(name): \(measured), target \(target)")
     }
 
     func note(_ text: String) {
         report.notes.append(text)
-        print("  note: \(text)")
+        printLine("  note: \(text)")
     }
 
     func setTopStatements(_ statements: [StatementStatistics]) {

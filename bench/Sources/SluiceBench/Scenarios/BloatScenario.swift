@@ -102,7 +102,7 @@ enum BloatScenario {
                     rate: Double(count - previousCount) / (now - previousTime),
                     deadReady: tuples["ready"]?.dead ?? 0, deadLeases: tuples["leases"]?.dead ?? 0,
                     deadRuns: tuples["runs_p0"]?.dead ?? 0)
-                print(String(format: "    %@ %5.0f s: %8.0f runs/s, dead rows ready %d, leases %d, runs %d",
+                printLine(String(format: "    %@ %5.0f s: %8.0f runs/s, dead rows ready %d, leases %d, runs %d",
                              phase as NSString, sample.secondsIntoPhase, sample.rate, sample.deadReady,
                              sample.deadLeases, sample.deadRuns))
                 samples.append(sample)
