@@ -60,7 +60,10 @@ import Testing
         await observer.close()
     }
 
-    @Test func otherTakesOverAfterLeaderBackendTerminated() async throws {
+    /// Terminating the leader's session frees the lock. Either coordinator may win it next:
+    /// the old leader reconnects and competes like the candidate does. What must hold is that a
+    /// new session leads within seconds and that exactly one coordinator says it leads.
+    @Test func newSessionLeadsAfterLeaderBackendTerminated() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let observer = try await database.connect()
         let first = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
@@ -68,20 +71,18 @@ import Testing
         let firstRun = Task { await first.run() }
         let secondRun = Task { await second.run() }
         try await Self.waitUntil("one coordinator leads") { first.isLeader || second.isLeader }
-        let (oldLeader, candidate) = first.isLeader ? (first, second) : (second, first)
         let holders = try await Self.lockHolders(observer)
         try #require(holders.count == 1)
 
         let terminatedAt = ContinuousClock.now
         try await observer.execute("SELECT pg_terminate_backend($1)", [holders[0]])
-        try await Self.waitUntil("the candidate leads") { candidate.isLeader }
+        try await Self.waitUntil("a new session holds the lock") {
+            let current = try await Self.lockHolders(observer)
+            return current.count == 1 && current[0] != holders[0]
+        }
         #expect(ContinuousClock.now - terminatedAt < .seconds(3))
-        // The old leader finds out at its next call, at most one maximum sleep later.
-        try await Self.waitUntil("the old leader stops reporting leadership") { !oldLeader.isLeader }
-        #expect(candidate.isLeader)
-        let newHolders = try await Self.lockHolders(observer)
-        #expect(newHolders.count == 1)
-        #expect(newHolders.first != holders[0])
+        try await Self.waitUntil("exactly one coordinator says it leads") { first.isLeader != second.isLeader }
+        #expect(try await Self.lockHolders(observer).count == 1)
 
         first.stop()
         second.stop()
