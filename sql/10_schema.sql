@@ -297,6 +297,29 @@ CREATE INDEX held_deadline_idx ON sluice.held (schedule_deadline) WHERE schedule
 
 COMMENT ON TABLE sluice.held IS 'Queued runs a concurrency slot or rate limit holds back, by the gate that holds each.';
 
+-- Wake-ups. NOTIFY takes a lock that serializes every notifying commit in
+-- the database, so enqueues notify sluice_ready only when a worker waits for
+-- that queue. sluice.claim records a worker in sluice.waiting_workers when it
+-- returns fewer runs than the worker had room for, and removes it when a
+-- claim fills every free slot. An enqueue asks for a wake-up once per queue
+-- and transaction by inserting into sluice.wakeups; a deferred trigger on it
+-- decides just before commit whether to notify. Both tables are unlogged:
+-- after a crash they are empty, and workers' fallback polls refill them.
+CREATE UNLOGGED TABLE sluice.waiting_workers (
+    worker_id  uuid PRIMARY KEY,
+    queues     text[] NOT NULL
+);
+
+COMMENT ON TABLE sluice.waiting_workers IS
+    'Workers whose last claim found less work than they had room for, and the queues they wait on.';
+
+CREATE UNLOGGED TABLE sluice.wakeups (
+    queue  text NOT NULL
+);
+
+COMMENT ON TABLE sluice.wakeups IS
+    'Queues that a transaction made runs ready in; emptied by a trigger at commit.';
+
 -- Counts claim calls, so that one in ten starts with the oldest run (see
 -- sluice.claim). Cycles, and its gaps do not matter.
 CREATE SEQUENCE sluice.claim_seq AS bigint CYCLE;

@@ -43,7 +43,7 @@ BEGIN
     IF v_ready THEN
         INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline, gated)
         VALUES (p_id, p_task.queue, p_task.name, v_priority, p_now, p_run_at + p_task.schedule_timeout, p_task.gated);
-        PERFORM pg_catalog.pg_notify('sluice_ready', p_task.queue);
+        PERFORM sluice._wake(p_task.queue);
     ELSE
         INSERT INTO sluice.delayed (run_id, run_at, queue) VALUES (p_id, p_run_at, p_task.queue);
         PERFORM pg_catalog.pg_notify('sluice_timer', '');
@@ -212,7 +212,7 @@ BEGIN
 
     IF v_count > 0 THEN
         IF v_start <= v_now THEN
-            PERFORM pg_catalog.pg_notify('sluice_ready', v_task.queue);
+            PERFORM sluice._wake(v_task.queue);
         ELSE
             PERFORM pg_catalog.pg_notify('sluice_timer', '');
         END IF;

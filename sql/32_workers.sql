@@ -113,6 +113,7 @@ BEGIN
                     v_worker.slots - coalesce((SELECT sum(l.slot_cost)::integer FROM sluice.leases l
                                                WHERE l.worker_id = claim.worker_id), 0));
     IF v_free <= 0 THEN
+        DELETE FROM sluice.waiting_workers w WHERE w.worker_id = claim.worker_id;
         RETURN;
     END IF;
     v_tasks := sluice._claimable_tasks(v_worker, v_now);
@@ -186,6 +187,16 @@ BEGIN
         END LOOP;
         EXIT WHEN v_free <= 0;
     END LOOP;
+
+    -- A claim that found less work than the worker has room for makes the
+    -- worker a waiter, so enqueues notify it; a claim that filled the room
+    -- ends that, so enqueues stop paying for notifications nobody needs.
+    IF v_free > 0 THEN
+        INSERT INTO sluice.waiting_workers (worker_id, queues) VALUES (claim.worker_id, v_worker.queues)
+        ON CONFLICT (worker_id) DO NOTHING;
+    ELSE
+        DELETE FROM sluice.waiting_workers w WHERE w.worker_id = claim.worker_id;
+    END IF;
 END
 $$;
 
@@ -317,7 +328,7 @@ BEGIN
         v_status := 'queued';
         INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, gated)
         VALUES (p_run_id, v_run.queue, v_run.task, v_run.priority, p_now, v_run.gated);
-        PERFORM pg_catalog.pg_notify('sluice_ready', v_run.queue);
+        PERFORM sluice._wake(v_run.queue);
     END IF;
     UPDATE sluice.runs SET status = v_status, error = p_error, run_at = p_now + v_delay, worker_id = NULL
     WHERE id = p_run_id;
@@ -453,6 +464,7 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM sluice._live_worker(stop_worker.worker_id);
     END IF;
+    DELETE FROM sluice.waiting_workers w WHERE w.worker_id = stop_worker.worker_id;
     RETURN sluice._release_leases(stop_worker.worker_id,
         sluice._error_document(format('worker %s (%s) stopped while the attempt ran', v_worker.name,
                                       stop_worker.worker_id), 'worker_stopped', NULL),

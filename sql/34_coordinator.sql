@@ -36,7 +36,7 @@ BEGIN
     )
     SELECT count(*), pg_catalog.array_agg(DISTINCT m.queue) INTO v_count, v_queues FROM made_ready m;
 
-    PERFORM pg_catalog.pg_notify('sluice_ready', q) FROM unnest(v_queues) AS q;
+    PERFORM sluice._wake(q) FROM unnest(v_queues) AS q;
     RETURN v_count;
 END
 $$;
@@ -57,9 +57,13 @@ DECLARE
 BEGIN
     -- Workers silent for longer than their lease timeout are stopped first,
     -- so that a late heartbeat or claim from them is rejected.
-    UPDATE sluice.workers w
-    SET stopped_at = v_now, stop_reason = format('no heartbeat since %s', w.heartbeat_at)
-    WHERE w.stopped_at IS NULL AND w.heartbeat_at < v_now - w.lease_timeout;
+    WITH stopped AS (
+        UPDATE sluice.workers w
+        SET stopped_at = v_now, stop_reason = format('no heartbeat since %s', w.heartbeat_at)
+        WHERE w.stopped_at IS NULL AND w.heartbeat_at < v_now - w.lease_timeout
+        RETURNING w.id
+    )
+    DELETE FROM sluice.waiting_workers ww USING stopped s WHERE ww.worker_id = s.id;
 
     SELECT pg_catalog.array_agg(x.run_id) INTO v_expired
     FROM (SELECT l.run_id

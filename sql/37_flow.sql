@@ -611,7 +611,7 @@ BEGIN
     IF p_kind = 'rate' THEN
         UPDATE sluice.rate_limits r SET held = r.held - v_moved WHERE r.key = p_gate_key;
     END IF;
-    PERFORM pg_catalog.pg_notify('sluice_ready', q) FROM unnest(v_queues) AS q;
+    PERFORM sluice._wake(q) FROM unnest(v_queues) AS q;
     RETURN v_moved;
 END
 $$;
