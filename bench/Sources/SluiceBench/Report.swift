@@ -74,7 +74,7 @@ final class ReportBuilder: @unchecked Sendable {
             return
         }
         let ratio = measured / reference
-        check(name, measured: String(format: "%.0f%% (%.0f / %.0f)", ratio * 100, measured, reference),
+        check(name, measured: String(format: "%.1f%% (%.0f / %.0f)", ratio * 100, measured, reference),
               target: String(format: ">= %.0f%%", minimum * 100), met: ratio >= minimum)
     }
 
