@@ -171,7 +171,6 @@ CREATE TABLE sluice.ready (
         autovacuum_vacuum_cost_delay = 0);
 
 CREATE INDEX ready_claim_idx ON sluice.ready (queue, priority DESC, position);
-CREATE INDEX ready_position_idx ON sluice.ready (queue, position);
 CREATE INDEX ready_deadline_idx ON sluice.ready (schedule_deadline) WHERE schedule_deadline IS NOT NULL;
 
 COMMENT ON TABLE sluice.ready IS 'Runs that may start now, in claim order per queue.';
@@ -314,7 +313,9 @@ COMMENT ON TABLE sluice.waiting_workers IS
     'Workers whose last claim found less work than they had room for, and the queues they wait on.';
 
 CREATE UNLOGGED TABLE sluice.wakeups (
-    queue  text NOT NULL
+    transaction_id  xid8 NOT NULL,
+    queue           text NOT NULL,
+    PRIMARY KEY (transaction_id, queue)
 );
 
 COMMENT ON TABLE sluice.wakeups IS

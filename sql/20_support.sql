@@ -173,7 +173,7 @@ BEGIN
     IF pg_catalog.strpos(',' || v_asked || ',', ',' || p_queue || ',') > 0 THEN
         RETURN;
     END IF;
-    INSERT INTO sluice.wakeups (queue) VALUES (p_queue);
+    INSERT INTO sluice.wakeups (transaction_id, queue) VALUES (pg_catalog.pg_current_xact_id(), p_queue);
     PERFORM pg_catalog.set_config('sluice.wake_queues',
                                   CASE WHEN v_asked = '' THEN p_queue ELSE v_asked || ',' || p_queue END, true);
 END
@@ -185,9 +185,7 @@ CREATE FUNCTION sluice._wake_at_commit() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    -- Other transactions' rows are invisible here or already gone, so this
-    -- deletes only this transaction's row.
-    DELETE FROM sluice.wakeups w WHERE w.queue = NEW.queue;
+    DELETE FROM sluice.wakeups w WHERE w.transaction_id = NEW.transaction_id AND w.queue = NEW.queue;
     IF EXISTS (SELECT FROM sluice.waiting_workers w WHERE NEW.queue = ANY (w.queues)) THEN
         PERFORM pg_catalog.pg_notify('sluice_ready', NEW.queue);
     END IF;

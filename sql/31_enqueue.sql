@@ -95,12 +95,34 @@ CREATE FUNCTION sluice.enqueue(
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_task sluice.tasks := sluice._task(enqueue.task);
+    v_task sluice.tasks;
     v_now timestamptz := sluice.now();
     v_start timestamptz;
     v_id bigint;
 BEGIN
-    PERFORM sluice._check_payload('input', enqueue.input, true);
+    SELECT * INTO v_task FROM sluice.tasks t WHERE t.name = enqueue.task;
+    IF NOT FOUND THEN
+        PERFORM sluice._task(enqueue.task);
+    END IF;
+    IF enqueue.input IS NULL OR pg_catalog.jsonb_typeof(enqueue.input) <> 'object'
+       OR pg_catalog.pg_column_size(enqueue.input) > sluice.max_payload_bytes() THEN
+        PERFORM sluice._check_payload('input', enqueue.input, true);
+    END IF;
+
+    -- The common case, a run with an input and nothing else, needs none of
+    -- the option checks below. This path is most of the cost of enqueueing,
+    -- so it inserts directly.
+    IF enqueue.metadata = '{}' AND enqueue.priority IS NULL AND enqueue.run_at IS NULL AND enqueue.delay IS NULL
+       AND enqueue.max_attempts IS NULL AND enqueue.idempotency_key IS NULL AND NOT v_task.gated THEN
+        INSERT INTO sluice.runs (task, queue, status, priority, input, max_attempts, created_at, run_at)
+        VALUES (v_task.name, v_task.queue, 'queued', v_task.priority, enqueue.input, v_task.max_attempts, v_now, v_now)
+        RETURNING id INTO v_id;
+        INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline)
+        VALUES (v_id, v_task.queue, v_task.name, v_task.priority, v_now, v_now + v_task.schedule_timeout);
+        PERFORM sluice._wake(v_task.queue);
+        RETURN v_id;
+    END IF;
+
     v_start := sluice._start_time(enqueue.metadata, enqueue.priority, enqueue.run_at, enqueue.delay,
                                   enqueue.max_attempts, v_now);
     v_id := pg_catalog.nextval('sluice.run_id_seq');

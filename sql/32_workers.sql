@@ -127,11 +127,20 @@ BEGIN
             -- never wait on each other and never pick the same run.
             v_first := NULL;
             IF v_oldest_first AND v_round = 1 THEN
+                -- The longest-waiting run is the first of one of the ten
+                -- priorities; ten short probes of the claim index find it
+                -- without a second index that every enqueue would pay for.
                 SELECT r.run_id, r.gated, t.slot_cost INTO v_first
                 FROM sluice.ready r JOIN sluice.tasks t ON t.name = r.task
-                WHERE r.queue = v_queue AND r.task = ANY (v_tasks)
-                ORDER BY r.position
-                LIMIT 1
+                WHERE r.run_id = (
+                    SELECT f.run_id
+                    FROM generate_series(0, 9) AS p(priority)
+                    CROSS JOIN LATERAL (SELECT r2.run_id, r2.position FROM sluice.ready r2
+                                        WHERE r2.queue = v_queue AND r2.priority = p.priority
+                                          AND r2.task = ANY (v_tasks)
+                                        ORDER BY r2.position LIMIT 1) f
+                    ORDER BY f.position
+                    LIMIT 1)
                 FOR UPDATE OF r SKIP LOCKED;
             END IF;
             SELECT pg_catalog.array_agg(ROW(c.run_id, c.gated, c.slot_cost)::sluice._claim_candidate
