@@ -56,7 +56,8 @@ import Testing
         second.stop()
         await firstRun.value
         await secondRun.value
-        #expect(try await Self.lockHolders(observer).isEmpty)
+        // The server releases a session's locks when its backend exits, shortly after the close.
+        try await Self.waitUntil("the lock is released") { try await Self.lockHolders(observer).isEmpty }
         await observer.close()
     }
 
@@ -117,6 +118,9 @@ import Testing
         let database = try await TestPostgres.shared.makeDatabase()
         let connection = try await database.connect()
         try await connection.execute("SELECT sluice.define_task('delayed-test')")
+        // sluice_ready goes only to waiting workers: a worker whose claim found nothing waits.
+        try await connection.execute(
+            "SELECT count(*) FROM sluice.claim(sluice.register_worker('waiting', ARRAY['delayed-test']), 1)")
         let coordinator = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
         let run = Task { await coordinator.run() }
         try await Self.waitUntil("the coordinator leads") { coordinator.isLeader }
