@@ -116,7 +116,13 @@ BEGIN
         DELETE FROM sluice.waiting_workers w WHERE w.worker_id = claim.worker_id;
         RETURN;
     END IF;
-    v_tasks := sluice._claimable_tasks(v_worker, v_now);
+    -- Affinity needs a look at the other workers; most tasks have none, and
+    -- then every task of the worker is claimable.
+    IF EXISTS (SELECT FROM sluice.tasks t WHERE t.name = ANY (v_worker.tasks) AND t.affinity <> '[]') THEN
+        v_tasks := sluice._claimable_tasks(v_worker, v_now);
+    ELSE
+        v_tasks := v_worker.tasks;
+    END IF;
 
     FOREACH v_queue IN ARRAY v_worker.queues LOOP
         -- A round that turns gated runs away may leave free slots that the
@@ -158,20 +164,27 @@ BEGIN
             END IF;
             EXIT WHEN v_candidates IS NULL;
 
-            IF EXISTS (SELECT FROM unnest(v_candidates) c WHERE c.gated) THEN
-                PERFORM sluice._lock_gates(ARRAY(SELECT c.run_id FROM unnest(v_candidates) c WHERE c.gated));
-            END IF;
             v_accepted := '{}';
             v_held := 0;
-            FOREACH v_candidate IN ARRAY v_candidates LOOP
-                CONTINUE WHEN v_candidate.run_id = ANY (v_accepted) OR v_candidate.slot_cost > v_free;
-                IF v_candidate.gated AND NOT sluice._pass_gates(v_candidate.run_id, v_now) THEN
-                    v_held := v_held + 1;
-                    CONTINUE;
+            IF NOT EXISTS (SELECT FROM unnest(v_candidates) c WHERE c.gated OR c.slot_cost <> 1) THEN
+                -- No gates and one slot each: the candidates, at most v_free
+                -- of them, all start.
+                v_accepted := ARRAY(SELECT c.run_id FROM unnest(v_candidates) c);
+                v_free := v_free - pg_catalog.cardinality(v_accepted);
+            ELSE
+                IF EXISTS (SELECT FROM unnest(v_candidates) c WHERE c.gated) THEN
+                    PERFORM sluice._lock_gates(ARRAY(SELECT c.run_id FROM unnest(v_candidates) c WHERE c.gated));
                 END IF;
-                v_accepted := v_accepted || v_candidate.run_id;
-                v_free := v_free - v_candidate.slot_cost;
-            END LOOP;
+                FOREACH v_candidate IN ARRAY v_candidates LOOP
+                    CONTINUE WHEN v_candidate.run_id = ANY (v_accepted) OR v_candidate.slot_cost > v_free;
+                    IF v_candidate.gated AND NOT sluice._pass_gates(v_candidate.run_id, v_now) THEN
+                        v_held := v_held + 1;
+                        CONTINUE;
+                    END IF;
+                    v_accepted := v_accepted || v_candidate.run_id;
+                    v_free := v_free - v_candidate.slot_cost;
+                END LOOP;
+            END IF;
 
             RETURN QUERY
             WITH removed AS (
