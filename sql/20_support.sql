@@ -159,10 +159,10 @@ $$;
 
 SELECT sluice._create_partition(0);
 
--- Asks for a sluice_ready notification for p_queue at commit. The first call
--- for a queue in a transaction inserts a row into sluice.wakeups; the
--- transaction-local setting sluice.wake_queues remembers the queues already
--- asked for, so later calls cost nothing.
+-- Requests a sluice_ready notification for p_queue at commit. The first call
+-- for a queue in a transaction inserts a row into sluice.wakeups. The
+-- transaction-local setting sluice.wake_queues records the queues already
+-- requested, so later calls cost nothing.
 CREATE FUNCTION sluice._wake(p_queue text) RETURNS void
 LANGUAGE plpgsql
 AS $$

@@ -134,7 +134,7 @@ BEGIN
             v_first := NULL;
             IF v_oldest_first AND v_round = 1 THEN
                 -- The longest-waiting run is the first of one of the ten
-                -- priorities; ten short probes of the claim index find it
+                -- priorities. Ten short probes of the claim index find it,
                 -- without a second index that every enqueue would pay for.
                 SELECT r.run_id, r.gated, t.slot_cost INTO v_first
                 FROM sluice.ready r JOIN sluice.tasks t ON t.name = r.task
@@ -211,8 +211,8 @@ BEGIN
     END LOOP;
 
     -- A claim that found less work than the worker has room for makes the
-    -- worker a waiter, so enqueues notify it; a claim that filled the room
-    -- ends that, so enqueues stop paying for notifications nobody needs.
+    -- worker a waiter, so enqueues notify it. A claim that filled the room
+    -- ends the wait, so enqueues stop sending notifications no worker needs.
     IF v_free > 0 THEN
         INSERT INTO sluice.waiting_workers (worker_id, queues) VALUES (claim.worker_id, v_worker.queues)
         ON CONFLICT (worker_id) DO NOTHING;

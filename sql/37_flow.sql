@@ -34,8 +34,8 @@
 -- Lock order, added to the queue-table-then-run order of the core:
 -- concurrency_slots rows in gate_key order, then rate_limits rows in key
 -- order. Every transaction that needs several of these rows locks them all
--- up front in that order (claim, fail, lease expiry, stop_worker; complete
--- and cancel release theirs in one sorted pass). A transaction holding slot
+-- up front in that order: claim, fail, lease expiry and stop_worker. Complete
+-- and cancel release theirs in one sorted pass. A transaction holding slot
 -- rows waits for a run row only when it already holds that run's queue-table
 -- row, so slot rows and run rows cannot wait on each other in a cycle.
 
@@ -484,8 +484,8 @@ $$;
 
 -- Checks every gate of ready run p_run_id for a claim, whose transaction
 -- already holds the locks on the slot and bucket rows. On success the run
--- holds its concurrency slots and its tokens are taken; otherwise nothing
--- is taken and the run moves to sluice.held under the first closed gate.
+-- occupies its concurrency slots and its tokens are taken. Otherwise nothing
+-- is taken, and the run moves to sluice.held under the first closed gate.
 CREATE FUNCTION sluice._pass_gates(p_run_id bigint, p_now timestamptz) RETURNS boolean
 LANGUAGE plpgsql
 AS $$
@@ -711,9 +711,9 @@ COMMENT ON FUNCTION sluice.release_rate_held(integer) IS
     'Called by tick(); returns how many runs moved.';
 
 -- Hands free slots to held runs wherever a key has both. Completions hand
--- slots over directly; this catches the rest: a raised maximum, and a run an
--- enqueue parked in sluice.held while the key's last runs finished before
--- that enqueue committed.
+-- slots over directly, and this catches the rest. That is a raised maximum,
+-- or a run an enqueue parked in sluice.held while the key's last runs
+-- finished before that enqueue committed.
 CREATE FUNCTION sluice.release_concurrency_held(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql
 AS $$
