@@ -107,12 +107,26 @@ final class BenchDatabase: Sendable {
             for statement in Self.floorSchema {
                 try await connection.execute(statement)
             }
-            // One attempt and a one-hour execution timeout, so that the memory scenario's
-            // sleeping runs cannot expire and be claimed twice during a measurement.
-            try await connection.execute(
-                "SELECT sluice.define_task($1, max_attempts => 1, execution_timeout => '1 hour')",
-                [Self.taskName])
+            try await Self.defineTask(connection, .plain)
         }
+    }
+
+    /// Defines (or redefines) the benchmark task with `options`.
+    func defineTask(_ options: BenchTaskOptions) async throws {
+        try await withConnection("setup") { connection in
+            try await Self.defineTask(connection, options)
+        }
+    }
+
+    private static func defineTask(_ connection: PostgresConnection, _ options: BenchTaskOptions) async throws {
+        // One attempt and a one-hour execution timeout, so that the memory scenario's
+        // sleeping runs cannot expire and be claimed twice during a measurement.
+        try await connection.execute(
+            """
+            SELECT sluice.define_task($1, max_attempts => 1, execution_timeout => '1 hour',
+                                      concurrency => $2::jsonb, rate_limits => $3::jsonb)
+            """,
+            [taskName, options.concurrency.map(PostgresJSON.init), options.rateLimits.map(PostgresJSON.init)])
     }
 
     /// The floor: the least a durable queue with history stores for a no-op run. A job row
@@ -137,13 +151,21 @@ final class BenchDatabase: Sendable {
     ]
 
     /// Empties the queue tables, the history and the floor tables, and checkpoints, so every
-    /// measurement starts from empty tables and a fresh checkpoint.
-    func reset() async throws {
+    /// measurement starts from empty tables and a fresh checkpoint. With `includingFlowControl`
+    /// it also empties the gates, held runs and concurrency slots, which a drain stopped
+    /// before the queue was empty leaves counting runs that no longer exist. Rate limit
+    /// buckets stay.
+    func reset(includingFlowControl: Bool = false) async throws {
         try await withConnection("reset") { connection in
             try await connection.execute("""
                 TRUNCATE sluice.ready, sluice.delayed, sluice.leases, sluice.runs, sluice.attempt_errors,
                          sluice.idempotency_keys, bench_floor.jobs, bench_floor.completions
                 """)
+            if includingFlowControl {
+                try await connection.execute("""
+                    TRUNCATE sluice.run_gates, sluice.held, sluice.concurrency_slots, sluice.concurrency_holders
+                    """)
+            }
             try await connection.execute("DELETE FROM sluice.workers")
             try await connection.execute("CHECKPOINT")
         }
@@ -188,4 +210,14 @@ final class BenchDatabase: Sendable {
             return try rows[0].decode(Int.self, at: 0) > 0
         }
     }
+}
+
+/// Flow-control options of the benchmark task, as JSON text for `sluice.define_task`. Nil leaves
+/// the option at its default, which is no rules.
+struct BenchTaskOptions: Sendable {
+    var concurrency: String?
+    var rateLimits: String?
+
+    /// The task every scenario except `flow` measures: no concurrency rules and no rate limits.
+    static let plain = BenchTaskOptions()
 }

@@ -9,6 +9,7 @@ enum ScenarioName: String, CaseIterable, Sendable {
     case backlog
     case bloat
     case memory
+    case flow
 }
 
 /// Command-line options of a benchmark run.
@@ -31,7 +32,8 @@ struct BenchOptions: Sendable {
 
           --quick          run each measurement for a second or less with tiny sizes (smoke test)
           --scenario NAME  run only this scenario; repeatable. Names: \(ScenarioName.allCases.map(\.rawValue).joined(separator: ", "))
-                           Ratios against the floor need the floor scenario in the same run.
+                           Ratios against the floor need the floor scenario in the same run;
+                           flow compares its three drains with each other.
           --database URL   use this database instead of starting an embedded server. The
                            benchmark empties the sluice tables and the bench_floor schema in it.
           --output PATH    JSON results file (default bench/results/latest.json); a Markdown

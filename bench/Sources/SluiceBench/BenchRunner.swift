@@ -61,6 +61,7 @@ enum BenchRunner {
             case .backlog: try await BacklogScenario.run(context)
             case .bloat: try await BloatScenario.run(context)
             case .memory: try await MemoryScenario.run(context)
+            case .flow: try await FlowScenario.run(context)
             }
             printLine(String(format: "  (%.0f s)", Clock.monotonic() - started))
         }

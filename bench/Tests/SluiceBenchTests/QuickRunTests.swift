@@ -78,6 +78,19 @@ struct QuickRunTests {
         #expect(plans.keys.contains("claim(100) with 10000 runs waiting"))
     }
 
+    @Test func flowControlOverhead() throws {
+        let run = try Self.runBench(["--scenario", "flow"])
+        #expect(run.status == 0, "\(run.output)")
+        let names = Self.figureNames(run.report)
+        #expect(names.contains("drain 2 processes x 1 loop, batch 100, plain"))
+        #expect(names.contains("drain 2 processes x 1 loop, batch 100, 1000 concurrency keys"))
+        #expect(names.contains("drain 2 processes x 1 loop, batch 100, rate limit"))
+        let targets = (run.report?["targets"] as? [[String: Any]]) ?? []
+        #expect(targets.contains {
+            ($0["name"] as? String) == "flow, rate limit vs plain, 2 processes x 1 loop, batch 10"
+        })
+    }
+
     @Test func unknownScenarioIsRejected() throws {
         let run = try Self.runBench(["--scenario", "nonsense"])
         #expect(run.status == 2)

@@ -48,15 +48,18 @@ struct ScenarioContext: Sendable {
     }
 
     /// Enqueues `count` runs of the benchmark task with `sluice.enqueue_many`, 10,000 a call,
-    /// with sequence numbers from `firstSeq`.
-    func enqueueBacklog(_ count: Int, firstSeq: Int = 0) async throws {
+    /// with sequence numbers from `firstSeq`. `inputs` builds the inputs for a range of sequence
+    /// numbers, by default `{"seq": n}`, and each input needs `seq` for the no-op handler.
+    func enqueueBacklog(
+        _ count: Int, firstSeq: Int = 0, inputs: (Range<Int>) -> [PostgresJSON] = BenchInput.inputs
+    ) async throws {
         try await database.withConnection("backlog") { connection in
             var next = firstSeq
             while next < firstSeq + count {
                 let end = min(next + 10_000, firstSeq + count)
                 try await connection.execute(
                     "SELECT cardinality(sluice.enqueue_many($1, $2::jsonb[]))",
-                    [BenchDatabase.taskName, BenchInput.inputs(next..<end)])
+                    [BenchDatabase.taskName, inputs(next..<end)])
                 next = end
             }
         }
