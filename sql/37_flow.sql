@@ -491,31 +491,44 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_gate sluice.run_gates;
-    v_slot sluice.concurrency_slots;
-    v_bucket sluice.rate_limits;
+    v_admitted boolean;
     v_taken sluice.run_gates[] := '{}';
 BEGIN
     FOR v_gate IN SELECT * FROM sluice.run_gates g WHERE g.run_id = p_run_id ORDER BY g.position LOOP
         IF v_gate.kind = 'concurrency' THEN
-            SELECT * INTO v_slot FROM sluice.concurrency_slots s WHERE s.gate_key = v_gate.gate_key;
-            IF v_slot.running >= v_slot.max_running THEN
+            -- One statement takes the slot when the key has room.
+            UPDATE sluice.concurrency_slots s SET running = s.running + 1
+            WHERE s.gate_key = v_gate.gate_key AND s.running < s.max_running;
+            IF NOT FOUND THEN
                 PERFORM sluice._undo_gates(p_run_id, v_taken);
                 PERFORM sluice._hold(p_run_id, 'concurrency', v_gate.gate_key, 1, p_now);
                 RETURN false;
             END IF;
-            UPDATE sluice.concurrency_slots s SET running = s.running + 1 WHERE s.gate_key = v_gate.gate_key;
             INSERT INTO sluice.concurrency_holders (run_id, gate_key) VALUES (p_run_id, v_gate.gate_key)
             ON CONFLICT DO NOTHING;
         ELSE
-            v_bucket := sluice._refill(v_gate.gate_key, p_now);
+            -- One statement refills the bucket and takes the units when they
+            -- are there and the limit is not paused.
+            UPDATE sluice.rate_limits r
+            SET tokens = v.refilled - CASE WHEN v.admitted THEN v_gate.units ELSE 0 END,
+                refilled_at = greatest(r.refilled_at, p_now)
+            FROM (SELECT b.key, c.refilled,
+                         c.refilled >= v_gate.units AND NOT coalesce(b.paused_until > p_now, false) AS admitted
+                  FROM sluice.rate_limits b
+                  CROSS JOIN LATERAL (
+                      SELECT least(b.max_units::double precision,
+                                   b.tokens + greatest(extract(epoch FROM p_now - b.refilled_at), 0)
+                                              * b.max_units / extract(epoch FROM b.period)) AS refilled) c
+                  WHERE b.key = v_gate.gate_key) v
+            WHERE r.key = v.key
+            RETURNING v.admitted INTO v_admitted;
             -- A static limit deleted after the run was enqueued no longer limits it.
-            CONTINUE WHEN v_bucket.key IS NULL;
-            IF v_bucket.tokens < v_gate.units OR v_bucket.paused_until > p_now THEN
+            CONTINUE WHEN NOT FOUND;
+            IF NOT v_admitted THEN
                 PERFORM sluice._undo_gates(p_run_id, v_taken);
                 PERFORM sluice._hold(p_run_id, 'rate', v_gate.gate_key, v_gate.units, p_now);
                 RETURN false;
             END IF;
-            UPDATE sluice.rate_limits r SET tokens = r.tokens - v_gate.units WHERE r.key = v_gate.gate_key;
         END IF;
         v_taken := v_taken || v_gate;
     END LOOP;
@@ -617,25 +630,39 @@ END
 $$;
 
 -- Frees the concurrency slots of runs p_run_ids, which just stopped running,
--- and hands each freed slot to the next held run of its key.
+-- and hands each freed slot to the next held run of its key. The slot rows
+-- are locked in key order first, so one set-based update can follow.
 CREATE FUNCTION sluice._release_slots(p_run_ids bigint[]) RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_freed record;
-    v_slot sluice.concurrency_slots;
+    v_keys text[];
+    v_counts integer[];
+    v_slot record;
 BEGIN
-    FOR v_freed IN
-        WITH released AS (
-            DELETE FROM sluice.concurrency_holders h WHERE h.run_id = ANY (p_run_ids) RETURNING h.gate_key
-        )
-        SELECT r.gate_key, count(*)::integer AS slots FROM released r GROUP BY r.gate_key ORDER BY r.gate_key
+    WITH released AS (
+        DELETE FROM sluice.concurrency_holders h WHERE h.run_id = ANY (p_run_ids) RETURNING h.gate_key
+    )
+    SELECT pg_catalog.array_agg(f.gate_key ORDER BY f.gate_key), pg_catalog.array_agg(f.slots ORDER BY f.gate_key)
+    INTO v_keys, v_counts
+    FROM (SELECT r.gate_key, count(*)::integer AS slots FROM released r GROUP BY r.gate_key) f;
+    IF v_keys IS NULL THEN
+        RETURN;
+    END IF;
+
+    PERFORM FROM sluice.concurrency_slots s WHERE s.gate_key = ANY (v_keys) ORDER BY s.gate_key FOR UPDATE;
+    UPDATE sluice.concurrency_slots s SET running = s.running - f.slots
+    FROM unnest(v_keys, v_counts) AS f(gate_key, slots)
+    WHERE s.gate_key = f.gate_key;
+
+    FOR v_slot IN
+        SELECT s.gate_key, least(f.slots, s.max_running - s.running) AS free
+        FROM unnest(v_keys, v_counts) AS f(gate_key, slots)
+        JOIN sluice.concurrency_slots s ON s.gate_key = f.gate_key
+        WHERE EXISTS (SELECT FROM sluice.held h WHERE h.kind = 'concurrency' AND h.gate_key = f.gate_key)
+        ORDER BY s.gate_key
     LOOP
-        UPDATE sluice.concurrency_slots s SET running = s.running - v_freed.slots
-        WHERE s.gate_key = v_freed.gate_key
-        RETURNING * INTO v_slot;
-        PERFORM sluice._unhold('concurrency', v_slot.gate_key,
-                               least(v_freed.slots, v_slot.max_running - v_slot.running));
+        PERFORM sluice._unhold('concurrency', v_slot.gate_key, v_slot.free);
     END LOOP;
 END
 $$;
