@@ -88,10 +88,17 @@ CREATE TYPE sluice._claim_candidate AS (run_id bigint, gated boolean, slot_cost 
 -- every concurrency key and rate limit admits them; the others move to
 -- sluice.held. Each started run leaves sluice.ready, becomes running with its
 -- attempt incremented and gets a lease, all in this one transaction.
+-- The ready queue can grow from empty to a million rows faster than
+-- autoanalyze notices, and with statistics that think it small the planner
+-- reads every matching row with a bitmap scan and sorts them, which took a
+-- second per claim at a million waiting runs. Claims only make sense as an
+-- ordered scan of ready_claim_idx that stops after the rows it needs, so the
+-- function turns bitmap scans off for its own statements.
 CREATE FUNCTION sluice.claim(worker_id uuid, max_runs integer DEFAULT 1)
 RETURNS TABLE (run_id bigint, task text, attempt integer, input jsonb, metadata jsonb,
                deadline timestamptz, max_attempts integer)
 LANGUAGE plpgsql
+SET enable_bitmapscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
