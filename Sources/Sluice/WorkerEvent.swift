@@ -12,6 +12,7 @@ enum WorkerEvent: Sendable {
     case reported
     case reportFailed([WorkerState.Report])
     case reportRetryDue
+    case flushDue
     case heartbeatSucceeded(lostRunIDs: [Int64])
     case heartbeatFailed
     case workerExpired
@@ -36,6 +37,7 @@ extension WorkerState {
         case .reported: reported()
         case .reportFailed(let batch): reportFailed(batch)
         case .reportRetryDue: reportRetryDue()
+        case .flushDue: flushDue()
         case .heartbeatSucceeded(let lost): heartbeatSucceeded(lostRunIDs: lost)
         case .heartbeatFailed: heartbeatFailed()
         case .workerExpired: workerExpired()

@@ -248,6 +248,11 @@ actor WorkerRuntime {
                 claimCount = count
             case .report(let batch):
                 reportBatch = batch
+            case .scheduleFlush:
+                Task { [continuation] in
+                    try? await Task.sleep(for: WorkerState.coalescingDelay)
+                    continuation.yield(.flushDue)
+                }
             case .start(let run):
                 startHandler(run)
             case .heartbeat(let runIDs):

@@ -60,6 +60,8 @@ struct WorkerState: Sendable {
         case start(ClaimedRun)
         /// Send these reports in one batch.
         case report([Report])
+        /// Report `flushDue()` after `WorkerState.coalescingDelay`.
+        case scheduleFlush
         /// Send a heartbeat listing the runs the worker holds.
         case heartbeat([Int64])
         /// Cancel the handler of a run.
@@ -76,6 +78,10 @@ struct WorkerState: Sendable {
         var cancelReason: CancellationReason?
     }
 
+    /// How long a finished attempt's report waits for other handlers that may finish at the
+    /// same moment, while some still execute: 1 ms.
+    static let coalescingDelay = Duration.milliseconds(1)
+
     /// The number of handlers that may execute at once.
     let slots: Int
     /// The queues whose notifications trigger a claim.
@@ -87,6 +93,8 @@ struct WorkerState: Sendable {
     private var isReportInFlight = false
     private var isClaimInFlight = false
     private var isHeartbeatInFlight = false
+    /// Whether a `.scheduleFlush` is pending, so further finished attempts wait for it.
+    private var isFlushScheduled = false
     /// Whether ready runs may be waiting: set by notifications, timers and full claims.
     private var mayHaveReadyRuns = true
 
@@ -189,6 +197,22 @@ struct WorkerState: Sendable {
         }
         executions.removeValue(forKey: runID)
         pendingReports.append(Report(runID: runID, attempt: attempt, outcome: outcome))
+        // While other handlers still execute, short ones may finish a moment later: waiting
+        // `coalescingDelay` lets their reports, and the claim for their slots, travel in one
+        // round trip instead of one each.
+        if phase == .running, !executions.isEmpty, !isReportInFlight, !isFlushScheduled {
+            isFlushScheduled = true
+            return [.scheduleFlush]
+        }
+        if isFlushScheduled, !executions.isEmpty {
+            return stopIfDrained()
+        }
+        return flushAndClaim() + stopIfDrained()
+    }
+
+    /// The coalescing delay after a finished attempt passed: send what waited.
+    mutating func flushDue() -> [Action] {
+        isFlushScheduled = false
         return flushAndClaim() + stopIfDrained()
     }
 

@@ -54,13 +54,31 @@ import Testing
     @Test func fullClaimClaimsWhenSlotFrees() {
         var state = Self.running(slots: 2, runs: [Self.run(1), Self.run(2)])
         #expect(state.notified(queue: "default") == [])
-        let actions = state.finished(runID: 1, attempt: 1, outcome: Self.success)
-        #expect(actions == [.report([.init(runID: 1, attempt: 1, outcome: Self.success)]), .claim(1)])
+        #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
+        #expect(state.flushDue() == [.report([.init(runID: 1, attempt: 1, outcome: Self.success)]), .claim(1)])
+    }
+
+    @Test func finishesCoalesceIntoOneBatch() {
+        var state = Self.running(slots: 3, runs: [Self.run(1), Self.run(2), Self.run(3)])
+        #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
+        #expect(state.finished(runID: 2, attempt: 1, outcome: Self.success) == [])
+        let reports = [1, 2].map { WorkerState.Report(runID: $0, attempt: 1, outcome: Self.success) }
+        #expect(state.flushDue() == [.report(reports), .claim(2)])
+    }
+
+    @Test func lastFinishFlushesAtOnce() {
+        var state = Self.running(slots: 2, runs: [Self.run(1), Self.run(2)])
+        #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
+        // No handler is left to wait for, so the reports go now.
+        let reports = [1, 2].map { WorkerState.Report(runID: $0, attempt: 1, outcome: Self.success) }
+        #expect(state.finished(runID: 2, attempt: 1, outcome: Self.success) == [.report(reports), .claim(2)])
+        #expect(state.flushDue() == [])
     }
 
     @Test func reportsBatchWhileOneIsInFlight() {
         var state = Self.running(slots: 3, runs: [Self.run(1), Self.run(2), Self.run(3)])
-        let first = state.finished(runID: 1, attempt: 1, outcome: Self.success)
+        #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
+        let first = state.flushDue()
         #expect(first.contains(.report([.init(runID: 1, attempt: 1, outcome: Self.success)])))
         let failure = WorkerState.Outcome.failed(message: "boom", retryable: true)
         #expect(!state.finished(runID: 2, attempt: 1, outcome: failure).contains { if case .report = $0 { true } else { false } })
@@ -77,7 +95,8 @@ import Testing
         var state = Self.running(slots: 2, runs: [Self.run(1), Self.run(2)])
         let first = WorkerState.Report(runID: 1, attempt: 1, outcome: Self.success)
         let second = WorkerState.Report(runID: 2, attempt: 1, outcome: Self.success)
-        #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.report([first]), .claim(1)])
+        #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
+        #expect(state.flushDue() == [.report([first]), .claim(1)])
         #expect(state.claimed([], requested: 1) == [])
         // Run 2's report waits for the batch in flight, and the claim waits for run 2's report:
         // sent earlier, it would find run 2 still holding a slot in the database.
@@ -133,8 +152,9 @@ import Testing
         #expect(state.pollTimerFired() == [])
         // Both slots are still taken by the cancelled handlers.
         #expect(state.registered() == [])
-        _ = state.finished(runID: 1, attempt: 1, outcome: Self.success)
-        #expect(state.pollTimerFired() == [])
+        // Run 1's report waits briefly for run 2, then goes with the claim for the freed slot.
+        #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
+        #expect(state.pollTimerFired() == [.report([.init(runID: 1, attempt: 1, outcome: Self.success)]), .claim(1)])
     }
 
     @Test func drainWaitsForHandlersThenStops() {
