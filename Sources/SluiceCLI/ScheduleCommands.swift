@@ -5,7 +5,8 @@ import SluicePostgres
 /// functions of `sql/50_schedules.sql`.
 ///
 /// The command table calls `run(_:)` with the arguments after `schedules`. It returns the
-/// process exit status: 0 on success, 1 when the database raised an error, 2 for a usage error.
+/// process exit status: 0 on success, 1 when the database raised an error, 2 for a usage error,
+/// 3 for an unknown schedule, task or run, 4 when the database cannot be reached.
 enum ScheduleCommands {
     static let usage = """
         Usage: sluice schedules <command> [options]
@@ -56,7 +57,7 @@ enum ScheduleCommands {
             connection = try await PostgresConnection.connect(connectionString, applicationName: "sluice-cli")
         } catch {
             printError("could not connect to the database: \(error)")
-            return 1
+            return ExitCode.databaseUnreachable.rawValue
         }
         let status: Int32
         do {
@@ -66,7 +67,9 @@ enum ScheduleCommands {
             status = 2
         } catch let error as PostgresError {
             printError(describe(error))
-            status = 1
+            // An unknown schedule, task or run is "not found", as in the other commands.
+            let notFound = ["SL001", "SL003", "SL102"].contains(error.sqlState ?? "")
+            status = notFound ? ExitCode.notFound.rawValue : ExitCode.failure.rawValue
         } catch {
             printError("\(error)")
             status = 1

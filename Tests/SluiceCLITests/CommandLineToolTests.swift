@@ -109,6 +109,16 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         #expect(delayCode == .usage)
     }
 
+    @Test func schedulesExitCodesMatchOtherCommands() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let url = database.connectionString
+        let (unknownCode, _) = await runTool(["schedules", "pause", "no-such-schedule", "--database", url], database: url)
+        #expect(unknownCode == .notFound)
+        let (unreachableCode, _) = await runTool(
+            ["schedules", "list", "--database", "host=/nonexistent-sluice-socket-dir port=1 dbname=x"], database: nil)
+        #expect(unreachableCode == .databaseUnreachable)
+    }
+
     @Test func unreachableDatabaseExitsFour() async {
         let (code, captured) = await runTool(["runs"], database: "host=/nonexistent-sluice-socket-dir port=1 dbname=x")
         #expect(code == .databaseUnreachable)
