@@ -400,6 +400,8 @@ BEGIN
             'run_ids, attempts, errors and retryable (when given) have one element per run.');
     END IF;
 
+    -- Lease rows before slot rows, the order complete and cancel use too.
+    PERFORM FROM sluice.leases l WHERE l.run_id = ANY (fail.run_ids) ORDER BY l.run_id FOR UPDATE;
     PERFORM sluice._lock_gates(fail.run_ids);
     FOR v_item IN
         SELECT i.run_id, i.attempt, i.error, coalesce(fail.retryable[i.n], true) AS retryable
