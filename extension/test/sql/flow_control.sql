@@ -60,6 +60,17 @@ SELECT sluice.enqueue('sync', '{"user": "small"}') AS small \gset
 SELECT bool_or(run_id = :small) AS small_started_in_first_claim FROM sluice.claim(:'w', 3);
 SELECT key, running, waiting FROM sluice.concurrency_status WHERE key IN ('big', 'small') ORDER BY key;
 
+-- Raising a maximum lets held runs start: tick() hands the new slots over.
+SELECT sluice.define_task('grow', concurrency => '{"key": "all", "max": 1}');
+SELECT sluice.register_worker('gw', ARRAY['grow'], slots => 10) AS gw \gset
+SELECT count(*) FROM unnest(sluice.enqueue_many('grow', array_fill('{}'::jsonb, ARRAY[3]))) AS ids;
+SELECT count(*) AS started_with_max_1 FROM sluice.claim(:'gw', 10);
+SELECT count(*) AS waiting FROM sluice.held WHERE task = 'grow';
+SELECT sluice.define_task('grow', concurrency => '{"key": "all", "max": 3}');
+SELECT released FROM sluice.tick();
+SELECT count(*) AS started_with_max_3 FROM sluice.claim(:'gw', 10);
+SELECT max_running, running, waiting FROM sluice.concurrency_status WHERE task = 'grow';
+
 -- A lease that expires frees the slot: the next run of the key starts.
 SELECT sluice.define_task('solo', concurrency => '{"key": "all", "max": 1}', backoff_base => '0', max_attempts => 1);
 SELECT sluice.register_worker('crashy', ARRAY['solo'], lease_timeout => '10 seconds') AS crashy \gset
@@ -90,7 +101,9 @@ SELECT sluice.define_task('debounce', concurrency => '{"key": "$.doc", "max": 1,
 SELECT sluice.enqueue('debounce', '{"doc": 7}') AS d1 \gset
 SELECT sluice.enqueue('debounce', '{"doc": 7}') AS d2 \gset
 SELECT sluice.enqueue('debounce', '{"doc": 8}') AS d3 \gset
-SELECT id = :d1 AS is_d1, status, error ->> 'message' AS reason FROM sluice.runs WHERE id IN (:d1, :d2, :d3) ORDER BY id;
+SELECT id = :d1 AS is_d1, status,
+       error ->> 'message' = format('cancelled by newer run %s of the same concurrency key', :d2) AS names_newer_run
+FROM sluice.runs WHERE id IN (:d1, :d2, :d3) ORDER BY id;
 
 -- cancel_newest: a new run for a full key is created cancelled.
 SELECT sluice.define_task('once', concurrency => '{"key": "$.doc", "max": 1, "strategy": "cancel_newest"}');
