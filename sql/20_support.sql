@@ -36,16 +36,8 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION sluice._check_range(p_option text, p_value numeric, p_min numeric, p_max numeric) RETURNS void
-LANGUAGE plpgsql IMMUTABLE
-AS $$
-BEGIN
-    IF p_value IS NULL OR p_value < p_min OR p_value > p_max THEN
-        PERFORM sluice._invalid_option(p_option, p_value::text, format('Allowed values are %s to %s.', p_min, p_max));
-    END IF;
-END
-$$;
-
+-- Raises SL004 unless p_value lies within [p_min, p_max]. Integers reach it
+-- exactly, because double precision represents every integer up to 2^53.
 CREATE FUNCTION sluice._check_range(p_option text, p_value double precision, p_min double precision,
                                     p_max double precision) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
