@@ -300,8 +300,8 @@ COMMENT ON TABLE sluice.held IS 'Queued runs a concurrency slot or rate limit ho
 -- the database, so enqueues notify sluice_ready only when a worker waits for
 -- that queue. sluice.claim records a worker in sluice.waiting_workers when it
 -- returns fewer runs than the worker had room for, and removes it when a
--- claim fills every free slot. An enqueue asks for a wake-up once per queue
--- and transaction by inserting into sluice.wakeups; a deferred trigger on it
+-- claim fills every free slot. An enqueue requests a wake-up once per queue
+-- and transaction by inserting into sluice.wakeups. A deferred trigger on it
 -- decides just before commit whether to notify. Both tables are unlogged:
 -- after a crash they are empty, and workers' fallback polls refill them.
 CREATE UNLOGGED TABLE sluice.waiting_workers (

@@ -89,8 +89,8 @@ CREATE TYPE sluice._claim_candidate AS (run_id bigint, gated boolean, slot_cost 
 -- sluice.held. Each started run leaves sluice.ready, becomes running with its
 -- attempt incremented and gets a lease, all in this one transaction.
 -- The ready queue can grow from empty to a million rows faster than
--- autoanalyze notices, and with statistics that think it small the planner
--- reads every matching row with a bitmap scan and sorts them, which took a
+-- autoanalyze notices. With statistics that think it small, the planner
+-- read every matching row with a bitmap scan and sorted them, which took a
 -- second per claim at a million waiting runs. Claims only make sense as an
 -- ordered scan of ready_claim_idx that stops after the rows it needs, so the
 -- function turns bitmap scans off for its own statements.

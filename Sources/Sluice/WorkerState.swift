@@ -169,8 +169,8 @@ struct WorkerState: Sendable {
     /// Sends the pending reports when none is in flight, then claims if `claimIfPossible` allows.
     /// A claim never overtakes a report: the database counts a finished run against the worker's
     /// slots until its report arrives, so a claim sent first would get fewer runs than the worker
-    /// has room for. A claim emitted with a report batch goes in the same pipeline, after it; while
-    /// an earlier batch is in flight the claim waits for `reported()`.
+    /// has room for. A claim emitted with a report batch goes in the same pipeline, after it. While
+    /// an earlier batch is in flight, the claim waits for `reported()`.
     private mutating func flushAndClaim() -> [Action] {
         let reports = flushIfIdle()
         if reports.isEmpty && isReportInFlight {
