@@ -48,6 +48,14 @@
 --   State changes on sluice.runs are compare-and-set on the status and the
 --   attempt, so an actor that lost a race changes nothing.
 --
+-- Planner settings
+--   The functions on the hot path (claim, complete, fail, heartbeat, cancel,
+--   enqueue_many and the coordinator's) run with SET jit = off. Their
+--   statements touch a few rows by key, but a join with sluice.runs is
+--   estimated from the size of the whole history. With a million runs kept,
+--   the estimate passed jit_above_cost and every claim of 100 runs spent about
+--   200 ms compiling a plan that then ran in 1 ms.
+--
 -- Notifications carry queue names or run ids only, never payloads:
 --   sluice_ready     payload: queue name; runs became ready in that queue.
 --   sluice_timer     payload: empty; a timer was added, the coordinator

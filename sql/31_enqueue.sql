@@ -166,6 +166,7 @@ CREATE FUNCTION sluice.enqueue_many(
     idempotency_keys text[] DEFAULT NULL
 ) RETURNS bigint[]
 LANGUAGE plpgsql
+SET jit = off
 AS $$
 DECLARE
     v_task sluice.tasks := sluice._task(enqueue_many.task);

@@ -98,6 +98,7 @@ CREATE FUNCTION sluice.claim(worker_id uuid, max_runs integer DEFAULT 1)
 RETURNS TABLE (run_id bigint, task text, attempt integer, input jsonb, metadata jsonb,
                deadline timestamptz, max_attempts integer)
 LANGUAGE plpgsql
+SET jit = off
 SET enable_bitmapscan = off
 AS $$
 #variable_conflict use_column
@@ -237,6 +238,7 @@ COMMENT ON FUNCTION sluice.claim(uuid, integer) IS
 CREATE FUNCTION sluice.complete(run_ids bigint[], attempts integer[], outputs jsonb[])
 RETURNS SETOF bigint
 LANGUAGE plpgsql
+SET jit = off
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();
@@ -382,6 +384,7 @@ $$;
 CREATE FUNCTION sluice.fail(run_ids bigint[], attempts integer[], errors text[], retryable boolean[] DEFAULT NULL)
 RETURNS TABLE (run_id bigint, status sluice.run_status)
 LANGUAGE plpgsql
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -439,6 +442,7 @@ COMMENT ON FUNCTION sluice.fail(bigint, integer, text, boolean) IS
 CREATE FUNCTION sluice.heartbeat(worker_id uuid, run_ids bigint[] DEFAULT '{}')
 RETURNS SETOF bigint
 LANGUAGE plpgsql
+SET jit = off
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();

@@ -12,6 +12,7 @@ $$;
 
 CREATE FUNCTION sluice.cancel(run_id bigint, reason text DEFAULT NULL) RETURNS boolean
 LANGUAGE plpgsql
+SET jit = off
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();

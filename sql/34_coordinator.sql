@@ -8,6 +8,7 @@
 -- Moves runs whose run_at has passed from sluice.delayed to sluice.ready.
 CREATE FUNCTION sluice.promote_due(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql
+SET jit = off
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();
@@ -48,6 +49,7 @@ COMMENT ON FUNCTION sluice.promote_due(integer) IS
 -- past their execution deadline; each run goes to retry or fails.
 CREATE FUNCTION sluice.expire_leases(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql
+SET jit = off
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();
@@ -109,6 +111,7 @@ COMMENT ON FUNCTION sluice.expire_leases(integer) IS
 -- Fails queued runs that waited longer than their task's schedule timeout.
 CREATE FUNCTION sluice.expire_queued(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql
+SET jit = off
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();

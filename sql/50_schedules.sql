@@ -376,6 +376,7 @@ $$;
 -- the schedule that brings the number of runs to p_limit.
 CREATE FUNCTION sluice.fire_due_schedules(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql
+SET jit = off
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();

@@ -147,3 +147,13 @@ SELECT sluice.watch_run(424242);
 
 SELECT event FROM sluice.run_timeline WHERE run_id = :e4 ORDER BY at, event;
 SELECT name, running, state FROM sluice.worker_status ORDER BY started_at;
+
+-- The hot-path functions never JIT-compile: their plans are estimated from the
+-- size of the whole history and would pass jit_above_cost on a large one.
+SELECT p.oid::regprocedure AS function, coalesce('jit=off' = ANY (p.proconfig), false) AS jit_off
+FROM pg_proc p
+WHERE p.pronamespace = 'sluice'::regnamespace
+  AND p.proname IN ('claim', 'complete', 'fail', 'heartbeat', 'cancel', 'enqueue_many', 'promote_due',
+                    'expire_leases', 'expire_queued', 'fire_due_schedules')
+  AND (p.proname NOT IN ('complete', 'fail') OR p.proargtypes[0] = 'bigint[]'::regtype)
+ORDER BY 1::text;
