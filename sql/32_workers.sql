@@ -165,7 +165,7 @@ BEGIN
                   WHERE r.queue = v_queue AND r.task = ANY (v_tasks)
                     AND r.run_id IS DISTINCT FROM v_first.run_id
                   ORDER BY r.priority DESC, r.position
-                  LIMIT v_free
+                  LIMIT v_free - CASE WHEN v_first.run_id IS NULL THEN 0 ELSE 1 END
                   FOR UPDATE OF r SKIP LOCKED) c;
             IF v_first.run_id IS NOT NULL THEN
                 v_candidates := v_first || coalesce(v_candidates, '{}');

@@ -188,3 +188,8 @@ SELECT sluice.enqueue('mixed', '{"low": true}', priority => 0) AS low \gset
 SELECT count(*) FROM unnest(sluice.enqueue_many('mixed', array_fill('{}'::jsonb, ARRAY[50]), priority => 9)) AS ids;
 SELECT bool_or(c.run_id = :low) AS low_started_within_ten_claims
 FROM generate_series(1, 10) i CROSS JOIN LATERAL sluice.claim(:'mw', 1 + 0 * i) c;
+-- The claim that starts with the oldest run still returns at most max_runs:
+-- the oldest run takes one of the places, it does not add one.
+SELECT count(*) FROM unnest(sluice.enqueue_many('mixed', array_fill('{}'::jsonb, ARRAY[20]), priority => 9)) AS ids;
+SELECT pg_catalog.setval('sluice.claim_seq', 9);
+SELECT count(*) AS claimed FROM sluice.claim(:'mw', 5) c;
