@@ -308,10 +308,10 @@ COMMENT ON TABLE sluice.held IS 'Queued runs a concurrency slot or rate limit ho
 -- the database, so enqueues notify sluice_ready only when a worker waits for
 -- that queue. sluice.claim records a worker in sluice.waiting_workers when it
 -- returns fewer runs than the worker had room for, and removes it when a
--- claim fills every free slot. An enqueue requests a wake-up once per queue
--- and transaction by inserting into sluice.wakeups. A deferred trigger on it
--- decides just before commit whether to notify. Both tables are unlogged:
--- after a crash they are empty, and workers' fallback polls refill them.
+-- claim fills every free slot. An enqueue calls sluice._wake, and just before
+-- its transaction commits the C module checks this table once per queue and
+-- notifies when a worker waits. The table is unlogged: after a crash it is
+-- empty, and workers' fallback polls refill it.
 CREATE UNLOGGED TABLE sluice.waiting_workers (
     worker_id  uuid PRIMARY KEY,
     queues     text[] NOT NULL
@@ -319,15 +319,6 @@ CREATE UNLOGGED TABLE sluice.waiting_workers (
 
 COMMENT ON TABLE sluice.waiting_workers IS
     'Workers whose last claim found less work than they had room for, and the queues they wait on.';
-
-CREATE UNLOGGED TABLE sluice.wakeups (
-    transaction_id  xid8 NOT NULL,
-    queue           text NOT NULL,
-    PRIMARY KEY (transaction_id, queue)
-);
-
-COMMENT ON TABLE sluice.wakeups IS
-    'Queues that a transaction made runs ready in; emptied by a trigger at commit.';
 
 -- Counts claim calls, so that one in ten starts with the oldest run (see
 -- sluice.claim). Cycles, and its gaps do not matter.

@@ -151,41 +151,9 @@ $$;
 
 SELECT sluice._create_partition(0);
 
--- Requests a sluice_ready notification for p_queue at commit. The first call
--- for a queue in a transaction inserts a row into sluice.wakeups. The
--- transaction-local setting sluice.wake_queues records the queues already
--- requested, so later calls cost nothing.
+-- Requests a sluice_ready notification for p_queue at commit, sent only if a
+-- worker waits for that queue then (extension/src/wake.c). Repeated calls in
+-- one transaction cost nothing more.
 CREATE FUNCTION sluice._wake(p_queue text) RETURNS void
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    v_asked text := coalesce(pg_catalog.current_setting('sluice.wake_queues', true), '');
-BEGIN
-    -- Queue names cannot contain commas (sluice._check_name), so a comma list is unambiguous.
-    IF pg_catalog.strpos(',' || v_asked || ',', ',' || p_queue || ',') > 0 THEN
-        RETURN;
-    END IF;
-    INSERT INTO sluice.wakeups (transaction_id, queue) VALUES (pg_catalog.pg_current_xact_id(), p_queue);
-    PERFORM pg_catalog.set_config('sluice.wake_queues',
-                                  CASE WHEN v_asked = '' THEN p_queue ELSE v_asked || ',' || p_queue END, true);
-END
-$$;
-
--- Runs just before commit, once per queue the transaction asked to wake:
--- notifies sluice_ready when a worker waits for the queue.
-CREATE FUNCTION sluice._wake_at_commit() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    DELETE FROM sluice.wakeups w WHERE w.transaction_id = NEW.transaction_id AND w.queue = NEW.queue;
-    IF EXISTS (SELECT FROM sluice.waiting_workers w WHERE NEW.queue = ANY (w.queues)) THEN
-        PERFORM pg_catalog.pg_notify('sluice_ready', NEW.queue);
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE CONSTRAINT TRIGGER wakeups_at_commit
-AFTER INSERT ON sluice.wakeups
-DEFERRABLE INITIALLY DEFERRED
-FOR EACH ROW EXECUTE FUNCTION sluice._wake_at_commit();
+    LANGUAGE c STRICT
+    AS 'MODULE_PATHNAME', 'sluice_wake';
