@@ -178,7 +178,9 @@ CREATE TABLE sluice.ready (
 ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
         autovacuum_vacuum_cost_delay = 0);
 
-CREATE INDEX ready_claim_idx ON sluice.ready (queue, priority DESC, position);
+-- Workers often execute some of a queue's tasks only, so the claim index
+-- groups each task's runs: a claim never reads past another task's backlog.
+CREATE INDEX ready_claim_idx ON sluice.ready (queue, task, priority DESC, position);
 CREATE INDEX ready_deadline_idx ON sluice.ready (schedule_deadline) WHERE schedule_deadline IS NOT NULL;
 
 COMMENT ON TABLE sluice.ready IS 'Runs that may start now, in claim order per queue.';

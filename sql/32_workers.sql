@@ -106,6 +106,7 @@ DECLARE
     v_worker sluice.workers := sluice._live_worker(claim.worker_id);
     v_now timestamptz := sluice.now();
     v_free integer;
+    v_limit integer;
     v_tasks text[];
     v_queue text;
     v_oldest_first boolean := pg_catalog.nextval('sluice.claim_seq') % 10 = 0;
@@ -141,32 +142,44 @@ BEGIN
             -- never wait on each other and never pick the same run.
             v_first := NULL;
             IF v_oldest_first AND v_round = 1 THEN
-                -- The longest-waiting run is the first of one of the ten
-                -- priorities. Ten short probes of the claim index find it,
+                -- The longest-waiting run is the first of one task at one of
+                -- the ten priorities. Short probes of the claim index find it,
                 -- without a second index that every enqueue would pay for.
                 SELECT r.run_id, r.gated, t.slot_cost INTO v_first
                 FROM sluice.ready r JOIN sluice.tasks t ON t.name = r.task
                 WHERE r.run_id = (
                     SELECT f.run_id
-                    FROM generate_series(0, 9) AS p(priority)
+                    FROM unnest(v_tasks) AS k(task)
+                    CROSS JOIN generate_series(0, 9) AS p(priority)
                     CROSS JOIN LATERAL (SELECT r2.run_id, r2.position FROM sluice.ready r2
-                                        WHERE r2.queue = v_queue AND r2.priority = p.priority
-                                          AND r2.task = ANY (v_tasks)
+                                        WHERE r2.queue = v_queue AND r2.task = k.task
+                                          AND r2.priority = p.priority
                                         ORDER BY r2.position LIMIT 1) f
                     ORDER BY f.position
                     LIMIT 1)
                 FOR UPDATE OF r SKIP LOCKED;
             END IF;
+            -- The claim index starts with queue and task, so each task's runs
+            -- are read in claim order without passing the runs of tasks this
+            -- worker does not execute. The best of each task are merged. A
+            -- worker of several tasks may lock a few runs it then leaves;
+            -- other claims skip them until this transaction ends.
+            v_limit := v_free - CASE WHEN v_first.run_id IS NULL THEN 0 ELSE 1 END;
             SELECT pg_catalog.array_agg(ROW(c.run_id, c.gated, c.slot_cost)::sluice._claim_candidate
                                         ORDER BY c.priority DESC, c.position)
             INTO v_candidates
             FROM (SELECT r.run_id, r.gated, r.priority, r.position, t.slot_cost
-                  FROM sluice.ready r JOIN sluice.tasks t ON t.name = r.task
-                  WHERE r.queue = v_queue AND r.task = ANY (v_tasks)
-                    AND r.run_id IS DISTINCT FROM v_first.run_id
+                  FROM unnest(v_tasks) AS k(task)
+                  JOIN sluice.tasks t ON t.name = k.task
+                  CROSS JOIN LATERAL (SELECT r.run_id, r.gated, r.priority, r.position
+                                      FROM sluice.ready r
+                                      WHERE r.queue = v_queue AND r.task = k.task
+                                        AND r.run_id IS DISTINCT FROM v_first.run_id
+                                      ORDER BY r.priority DESC, r.position
+                                      LIMIT v_limit
+                                      FOR UPDATE SKIP LOCKED) r
                   ORDER BY r.priority DESC, r.position
-                  LIMIT v_free - CASE WHEN v_first.run_id IS NULL THEN 0 ELSE 1 END
-                  FOR UPDATE OF r SKIP LOCKED) c;
+                  LIMIT v_limit) c;
             IF v_first.run_id IS NOT NULL THEN
                 v_candidates := v_first || coalesce(v_candidates, '{}');
             END IF;
