@@ -99,6 +99,7 @@ RETURNS TABLE (run_id bigint, task text, attempt integer, input jsonb, metadata 
                deadline timestamptz, max_attempts integer)
 LANGUAGE plpgsql
 SET jit = off
+SET plan_cache_mode = force_generic_plan
 SET enable_bitmapscan = off
 AS $$
 #variable_conflict use_column
@@ -252,6 +253,7 @@ CREATE FUNCTION sluice.complete(run_ids bigint[], attempts integer[], outputs js
 RETURNS SETOF bigint
 LANGUAGE plpgsql
 SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();
@@ -398,6 +400,7 @@ CREATE FUNCTION sluice.fail(run_ids bigint[], attempts integer[], errors text[],
 RETURNS TABLE (run_id bigint, status sluice.run_status)
 LANGUAGE plpgsql
 SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -456,6 +459,7 @@ CREATE FUNCTION sluice.heartbeat(worker_id uuid, run_ids bigint[] DEFAULT '{}')
 RETURNS SETOF bigint
 LANGUAGE plpgsql
 SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();

@@ -149,8 +149,10 @@ SELECT event FROM sluice.run_timeline WHERE run_id = :e4 ORDER BY at, event;
 SELECT name, running, state FROM sluice.worker_status ORDER BY started_at;
 
 -- The hot-path functions never JIT-compile: their plans are estimated from the
--- size of the whole history and would pass jit_above_cost on a large one.
-SELECT p.oid::regprocedure AS function, coalesce('jit=off' = ANY (p.proconfig), false) AS jit_off
+-- size of the whole history and would pass jit_above_cost on a large one. The
+-- worker's calls keep one generic plan per statement instead of planning again.
+SELECT p.oid::regprocedure AS function, coalesce('jit=off' = ANY (p.proconfig), false) AS jit_off,
+       coalesce('plan_cache_mode=force_generic_plan' = ANY (p.proconfig), false) AS generic_plans
 FROM pg_proc p
 WHERE p.pronamespace = 'sluice'::regnamespace
   AND p.proname IN ('claim', 'complete', 'fail', 'heartbeat', 'cancel', 'enqueue_many', 'promote_due',
