@@ -106,7 +106,8 @@ final class SluiceStep: DrainStep, @unchecked Sendable {
 /// The floor's claim and report: in one transaction, delete up to a batch of jobs with
 /// `FOR UPDATE SKIP LOCKED`, run the no-op handler, insert the completion rows, commit. Two
 /// round trips (BEGIN with the DELETE, then the INSERT with COMMIT, each pipelined) and one
-/// commit per batch.
+/// commit per batch. The handler starts before anything commits, which no lease-based queue
+/// can do, so the floor's start latency is a lower bound.
 struct FloorStep: DrainStep {
     static let claimSQL = """
         DELETE FROM bench_floor.jobs WHERE id IN (
@@ -120,6 +121,8 @@ struct FloorStep: DrainStep {
 
     let connection: PostgresConnection
     let batchSize: Int
+    var onStart: (@Sendable (Int) -> Void)? = nil
+    var onComplete: (@Sendable ([Int]) -> Void)? = nil
 
     func step() async throws -> Int {
         let claimed = try await connection.pipeline([
@@ -134,17 +137,21 @@ struct FloorStep: DrainStep {
         var inputs: [PostgresJSON] = []
         var outputs: [PostgresJSON] = []
         var createdAt: [String] = []
+        var seqs: [Int] = []
         for row in claimed {
             let input = try row.decode(PostgresJSON.self, at: 1)
             ids.append(try row.decode(Int64.self, at: 0))
             inputs.append(input)
-            outputs.append(try NoopHandler.run(input, onStart: nil).0)
+            let (output, seq) = try NoopHandler.run(input, onStart: onStart)
+            outputs.append(output)
+            seqs.append(seq)
             createdAt.append(try row.decode(String.self, at: 2))
         }
         _ = try await connection.pipeline([
             (sql: Self.completeSQL, parameters: [ids, inputs, outputs, createdAt]),
             (sql: "COMMIT", parameters: []),
         ])
+        onComplete?(seqs)
         return claimed.count
     }
 
