@@ -411,7 +411,7 @@ actor WorkerRuntime {
         Task { [continuation] in
             let results: [Result<PostgresRows, PostgresError>]
             do {
-                results = try await database.connection.pipelineResults(statements)
+                results = try await database.connection.pipelineResultsCached(statements)
             } catch {
                 logger.error("sending reports and claim failed", ["error": SluiceError.from(error).description])
                 if !batch.isEmpty {

@@ -19,6 +19,15 @@ extension LibPQConnection {
     func runPipeline(
         _ statements: [EncodedStatement], syncEach: Bool
     ) throws -> [Result<PostgresRows, PostgresError>] {
+        var prepared: Set<String> = []
+        return try runPipeline(statements, syncEach: syncEach, prepared: &prepared)
+    }
+
+    /// Runs the pipeline as above and adds to `prepared` the names of the statements it
+    /// prepared successfully (`EncodedStatement.needsPrepare`).
+    func runPipeline(
+        _ statements: [EncodedStatement], syncEach: Bool, prepared: inout Set<String>
+    ) throws -> [Result<PostgresRows, PostgresError>] {
         guard PQenterPipelineMode(handle) == 1 else {
             throw connectionError(sql: nil)
         }
@@ -31,6 +40,18 @@ extension LibPQConnection {
 
         var results: [Result<PostgresRows, PostgresError>] = []
         for (index, statement) in statements.enumerated() {
+            if statement.needsPrepare, let name = statement.preparedName {
+                // A failed prepare skips its statement, whose error then stands for both.
+                if case .failure(let error) = try readStatementResult(sql: statement.sql, index: index) {
+                    _ = try readStatementResult(sql: statement.sql, index: index)
+                    results.append(.failure(error))
+                    if syncEach {
+                        try readSync()
+                    }
+                    continue
+                }
+                prepared.insert(name)
+            }
             results.append(try readStatementResult(sql: statement.sql, index: index))
             if syncEach {
                 try readSync()
@@ -52,8 +73,17 @@ extension LibPQConnection {
         defer { PQsetnonblocking(handle, 0) }
 
         for statement in statements {
+            if let name = statement.preparedName, statement.needsPrepare,
+                PQsendPrepare(handle, name, statement.sql, 0, nil) != 1
+            {
+                throw connectionError(sql: statement.sql)
+            }
             let queued = withCStringArray(statement.parameters) { parameterPointers in
-                PQsendQueryParams(
+                if let name = statement.preparedName {
+                    return PQsendQueryPrepared(
+                        handle, name, Int32(parameterPointers.count), parameterPointers, nil, nil, 0)
+                }
+                return PQsendQueryParams(
                     handle, statement.sql, Int32(parameterPointers.count), nil, parameterPointers,
                     nil, nil, 0)
             }

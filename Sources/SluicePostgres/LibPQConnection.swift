@@ -11,6 +11,10 @@ import Darwin
 struct EncodedStatement: Sendable {
     var sql: String
     var parameters: [String?]
+    /// In a pipeline: run the statement prepared under this name instead of sending its text.
+    var preparedName: String? = nil
+    /// In a pipeline: prepare `preparedName` first, because this server session lacks it.
+    var needsPrepare = false
 }
 
 /// One libpq connection handle and the blocking calls made on it.

@@ -10,7 +10,16 @@ extension PostgresConnection {
     public func pipeline(
         _ statements: [(sql: String, parameters: [(any PostgresEncodable)?])]
     ) async throws -> [PostgresRows] {
-        let results = try await runPipeline(statements, syncEach: false)
+        let results = try await runPipeline(statements, syncEach: false, cached: false)
+        return try results.map { try $0.get() }
+    }
+
+    /// Like `pipeline(_:)`, but runs each SQL text as a prepared statement that is created on
+    /// first use and reused afterwards, as `queryCached` does.
+    public func pipelineCached(
+        _ statements: [(sql: String, parameters: [(any PostgresEncodable)?])]
+    ) async throws -> [PostgresRows] {
+        let results = try await runPipeline(statements, syncEach: false, cached: true)
         return try results.map { try $0.get() }
     }
 
@@ -22,11 +31,20 @@ extension PostgresConnection {
     public func pipelineResults(
         _ statements: [(sql: String, parameters: [(any PostgresEncodable)?])]
     ) async throws -> [Result<PostgresRows, PostgresError>] {
-        try await runPipeline(statements, syncEach: true)
+        try await runPipeline(statements, syncEach: true, cached: false)
+    }
+
+    /// Like `pipelineResults(_:)`, but runs each SQL text as a prepared statement that is
+    /// created on first use and reused afterwards, as `queryCached` does. The first pipeline
+    /// that uses a text prepares it in the same round trip.
+    public func pipelineResultsCached(
+        _ statements: [(sql: String, parameters: [(any PostgresEncodable)?])]
+    ) async throws -> [Result<PostgresRows, PostgresError>] {
+        try await runPipeline(statements, syncEach: true, cached: true)
     }
 
     private func runPipeline(
-        _ statements: [(sql: String, parameters: [(any PostgresEncodable)?])], syncEach: Bool
+        _ statements: [(sql: String, parameters: [(any PostgresEncodable)?])], syncEach: Bool, cached: Bool
     ) async throws -> [Result<PostgresRows, PostgresError>] {
         if statements.isEmpty {
             return []
@@ -40,7 +58,12 @@ extension PostgresConnection {
             }
         }
         return try await withConnection { connection in
-            try connection.runPipeline(encoded, syncEach: syncEach)
+            guard cached else {
+                return try connection.runPipeline(encoded, syncEach: syncEach)
+            }
+            var prepared: Set<String> = []
+            defer { self.recordPrepared(prepared) }
+            return try connection.runPipeline(self.namingCachedStatements(encoded), syncEach: syncEach, prepared: &prepared)
         }
     }
 }

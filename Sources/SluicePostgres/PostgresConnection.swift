@@ -167,6 +167,24 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// Names each statement after its cached SQL text and marks the ones this server session has
+    /// not prepared yet, each name once. Called on `queue`.
+    func namingCachedStatements(_ statements: [EncodedStatement]) -> [EncodedStatement] {
+        var preparing: Set<String> = []
+        return statements.map { statement in
+            var named = statement
+            let name = cachedStatementName(for: statement.sql)
+            named.preparedName = name
+            named.needsPrepare = !preparedOnServer.contains(name) && preparing.insert(name).inserted
+            return named
+        }
+    }
+
+    /// Records the statements a pipeline prepared in this server session. Called on `queue`.
+    func recordPrepared(_ names: Set<String>) {
+        preparedOnServer.formUnion(names)
+    }
+
     /// Returns the statement name for cached SQL, assigning one on first use. Called on `queue`.
     func cachedStatementName(for sql: String) -> String {
         if let name = cachedStatementNameBySQL[sql] {

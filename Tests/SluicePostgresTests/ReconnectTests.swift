@@ -64,6 +64,8 @@ import Testing
         #expect(try doubled.first?.decode(Int.self, at: 0) == 42)
         let cached = try await connection.queryCached("SELECT $1::text || '!'", ["again"])
         #expect(try cached.first?.decode(String.self, at: 0) == "again!")
+        let piped = try await connection.pipelineResultsCached([(sql: "SELECT $1::text || '!'", parameters: ["piped"])])
+        #expect(try piped[0].get().first?.decode(String.self, at: 0) == "piped!")
         await admin.close()
         await connection.close()
     }
