@@ -62,7 +62,7 @@ final class SluiceStep: DrainStep, @unchecked Sendable {
             held = try await runHandlers(connection.queryCached(Self.claimSQL, [workerID, batchSize]))
             return held.isEmpty ? 0 : try await pipelinedStep()
         }
-        let results = try await connection.pipelineResults([
+        let results = try await connection.pipelineResultsCached([
             (sql: Self.completeSQL, parameters: Self.completeParameters(held)),
             (sql: Self.claimSQL, parameters: [workerID, batchSize]),
         ])
@@ -125,7 +125,7 @@ struct FloorStep: DrainStep {
     var onComplete: (@Sendable ([Int]) -> Void)? = nil
 
     func step() async throws -> Int {
-        let claimed = try await connection.pipeline([
+        let claimed = try await connection.pipelineCached([
             (sql: "BEGIN", parameters: []),
             (sql: Self.claimSQL, parameters: [batchSize]),
         ])[1]
@@ -147,7 +147,7 @@ struct FloorStep: DrainStep {
             seqs.append(seq)
             createdAt.append(try row.decode(String.self, at: 2))
         }
-        _ = try await connection.pipeline([
+        _ = try await connection.pipelineCached([
             (sql: Self.completeSQL, parameters: [ids, inputs, outputs, createdAt]),
             (sql: "COMMIT", parameters: []),
         ])

@@ -5,9 +5,9 @@ import SluicePostgres
 /// Enqueue-to-start and enqueue-to-completion latency, with the producer and the consumer in
 /// this process so that both read one monotonic clock.
 ///
-/// The consumer is two claim loops (batch 50) that wait on LISTEN sluice_ready when the queue
-/// is empty. "Start" is the first line of the handler; "completion" is when `sluice.complete`
-/// has returned, so the run's success is committed.
+/// The consumer is two claim loops (batch 50), each registered as its own worker, that wait on
+/// LISTEN sluice_ready when the queue is empty. "Start" is the first line of the handler;
+/// "completion" is when `sluice.complete` has returned, so the run's success is committed.
 enum LatencyScenario {
     static let consumer = DrainConfig(processes: 1, loops: 2, batchSize: 50)
 
@@ -66,31 +66,38 @@ enum LatencyScenario {
     /// so half of this rate is a load the pair can sustain.
     private static func maximumRate(_ context: ScenarioContext) async throws -> Double {
         try await context.database.reset()
-        let (connections, workerID) = try await openConsumer(context)
+        let consumers = try await openConsumer(context)
         let stopFlag = StopFlag()
         let producer = Task {
             try await EndToEndScenario.produce(context, until: stopFlag, backlogLimit: 5_000, batchSize: 100)
         }
-        let steps: [DrainStep] = connections.map {
-            SluiceStep(connection: $0, workerID: workerID, batchSize: consumer.batchSize)
+        let steps: [DrainStep] = consumers.map {
+            SluiceStep(connection: $0.connection, workerID: $0.workerID, batchSize: consumer.batchSize)
         }
         let (stats, elapsed) = try await context.drain(steps, seconds: context.measureSeconds, stopWhenEmpty: false)
         stopFlag.stop()
         _ = try await producer.value
-        for connection in connections {
-            await connection.close()
+        for loop in consumers {
+            await loop.connection.close()
         }
         return Double(stats.completed) / elapsed
     }
 
-    private static func openConsumer(_ context: ScenarioContext) async throws -> ([PostgresConnection], UUID) {
-        var connections: [PostgresConnection] = []
+    /// Opens a connection for each consumer loop and registers each loop as a worker. Loops
+    /// that shared one worker id would share its waiting state in `sluice.waiting_workers`: a
+    /// loop whose claim filled its batch ended the wait of a loop that had found nothing, and
+    /// that loop then slept until its next poll.
+    private static func openConsumer(
+        _ context: ScenarioContext
+    ) async throws -> [(connection: PostgresConnection, workerID: UUID)] {
+        var loops: [(connection: PostgresConnection, workerID: UUID)] = []
         for index in 0..<consumer.loops {
-            connections.append(try await context.database.connect("consumer \(index)"))
+            let connection = try await context.database.connect("consumer \(index)")
+            let workerID = try await BenchDatabase.registerWorker(
+                connection, name: "bench-latency-\(index)", slots: consumer.batchSize)
+            loops.append((connection, workerID))
         }
-        let workerID = try await BenchDatabase.registerWorker(
-            connections[0], name: "bench-latency", slots: consumer.loops * consumer.batchSize)
-        return (connections, workerID)
+        return loops
     }
 
     /// The queue a latency measurement goes through.
@@ -117,7 +124,7 @@ enum LatencyScenario {
         precondition(queue == .sluice || rate <= 200, "the floor producer sends one job per call")
         try await context.database.reset()
         let recorder = LatencyRecorder()
-        let (connections, workerID) = try await openConsumer(context)
+        let loops = try await openConsumer(context)
         let listener = try await PostgresListener.start(
             context.database.connectionString, channels: [queue.channel], applicationName: "sluice-bench listener")
         let wake = WakeSignal()
@@ -129,16 +136,16 @@ enum LatencyScenario {
         let stopFlag = StopFlag()
         let limits = DrainLimits(
             deadline: .infinity, stopWhenEmpty: false, stopFlag: stopFlag, wakeSignal: wake, idlePollSeconds: 0.1)
-        let consumers = connections.map { connection in
+        let consumers = loops.map { loop in
             let step: DrainStep
             switch queue {
             case .sluice:
                 step = SluiceStep(
-                    connection: connection, workerID: workerID, batchSize: consumer.batchSize,
+                    connection: loop.connection, workerID: loop.workerID, batchSize: consumer.batchSize,
                     onStart: { recorder.started($0) }, onComplete: { recorder.completed($0) })
             case .floor:
                 step = FloorStep(
-                    connection: connection, batchSize: consumer.batchSize,
+                    connection: loop.connection, batchSize: consumer.batchSize,
                     onStart: { recorder.started($0) }, onComplete: { recorder.completed($0) })
             }
             return Task { try await DrainLoop.run(step, limits: limits) }
@@ -156,8 +163,8 @@ enum LatencyScenario {
         }
         listener.close()
         relay.cancel()
-        for connection in connections {
-            await connection.close()
+        for loop in loops {
+            await loop.connection.close()
         }
         let completed = recorder.completedCount
         guard completed == expected || !requireAll else {
