@@ -45,7 +45,7 @@ let package = Package(
             name: "SluiceScheduleTests", dependencies: ["Sluice", "SluiceCoordinator", "SluiceTestSupport"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluiceTestSupport"]),
         .executableTarget(
-            name: "SluiceBench", dependencies: ["Sluice", "SluicePostgres", "EmbeddedPostgres"],
+            name: "SluiceBench", dependencies: ["Sluice", "SluicePostgres", "SluiceCoordinator", "EmbeddedPostgres"],
             path: "bench/Sources/SluiceBench"),
         .testTarget(name: "SluiceBenchTests", dependencies: ["SluiceBench"], path: "bench/Tests/SluiceBenchTests"),
         .testTarget(

@@ -121,3 +121,24 @@ COMMENT ON FUNCTION sluice.maintain() IS
     'Starts a new history partition when the current one is older than partition_interval, drops partitions '
     'whose runs all finished before the retention period, and deletes workers stopped before it. '
     'The coordinator calls it every minute.';
+
+-- The tables of live runs churn: every run passes through some of them and
+-- leaves a dead row behind. Autovacuum visits a database at most once per
+-- autovacuum_naptime, and a busy queue leaves dead rows faster than that, so
+-- the coordinator calls this function every few seconds to learn which to
+-- vacuum: those with at least min_dead dead rows and more dead rows than live.
+CREATE FUNCTION sluice.hot_tables_to_vacuum(min_dead bigint DEFAULT 10000) RETURNS SETOF regclass
+LANGUAGE sql STABLE
+AS $$
+    SELECT s.relid::regclass
+    FROM pg_catalog.pg_stat_user_tables s
+    WHERE s.schemaname = 'sluice'
+      AND s.relname IN ('ready', 'delayed', 'leases', 'held', 'run_gates', 'concurrency_holders',
+                        'waiting_workers')
+      AND s.n_dead_tup >= greatest(hot_tables_to_vacuum.min_dead, s.n_live_tup)
+    ORDER BY s.n_dead_tup DESC
+$$;
+
+COMMENT ON FUNCTION sluice.hot_tables_to_vacuum(bigint) IS
+    'Tables of live runs (ready, delayed, leases, held and the flow-control tables) with at least min_dead dead '
+    'rows and more dead rows than live ones. The coordinator vacuums them every few seconds, sooner than autovacuum.';

@@ -102,6 +102,8 @@ public final class Coordinator: Sendable {
                 event = await tick(limit: limit, session: &session)
             case .maintain:
                 event = await maintain(session: &session)
+            case .vacuumHotTables:
+                event = await vacuumHotTables(session: &session)
             case .sleep(let delay):
                 let reason = await wakeSignal.wait(timeout: delay)
                 event = reason == .stop ? .stopRequested : .wokeUp(at: .now)
@@ -231,6 +233,26 @@ public final class Coordinator: Sendable {
             return .maintenanceFinished(at: .now)
         } catch {
             return failure(error, during: "maintenance", otherwise: .maintenanceFinished(at: .now))
+        }
+    }
+
+    /// Vacuums the hot tables whose dead rows outnumber their live ones. VACUUM cannot run inside
+    /// a function, so the coordinator issues it. `SKIP_LOCKED` passes over a table that another
+    /// VACUUM holds.
+    private func vacuumHotTables(session: inout Session) async -> CoordinatorState.Event {
+        do {
+            let connection = try await leaderConnection(session)
+            let rows = try await connection.query("SELECT t::text FROM sluice.hot_tables_to_vacuum() AS t")
+            var vacuumed = 0
+            for row in rows {
+                let table = try row.decode(String.self, at: 0)
+                try await connection.execute("VACUUM (SKIP_LOCKED) \(table)")
+                vacuumed += 1
+                logger.debug("vacuumed a hot table", ["table": table])
+            }
+            return .vacuumFinished(vacuumed: vacuumed, at: .now)
+        } catch {
+            return failure(error, during: "vacuum", otherwise: .vacuumFinished(vacuumed: 0, at: .now))
         }
     }
 

@@ -41,6 +41,8 @@ public struct CoordinatorState: Sendable {
         case tickFailed
         /// `maintain()` returned or failed; either way the next run is an interval away.
         case maintenanceFinished(at: ContinuousClock.Instant)
+        /// The look for hot tables to vacuum finished, having vacuumed `vacuumed` tables.
+        case vacuumFinished(vacuumed: Int, at: ContinuousClock.Instant)
         /// A sleep or wait ended: its time passed, a timer notification arrived, or the
         /// listener reconnected.
         case wokeUp(at: ContinuousClock.Instant)
@@ -64,6 +66,8 @@ public struct CoordinatorState: Sendable {
         case tick(limit: Int)
         /// Call `sluice.maintain()` on the leadership connection.
         case maintain
+        /// Vacuum the hot tables that `sluice.hot_tables_to_vacuum()` lists.
+        case vacuumHotTables
         /// Sleep up to the duration; a timer notification or a listener reconnect ends it
         /// early. Then report `.wokeUp`.
         case sleep(Duration)
@@ -77,6 +81,11 @@ public struct CoordinatorState: Sendable {
     public private(set) var phase: Phase = .idle
     /// When the leader next calls `maintain()`; nil while not leading.
     public private(set) var nextMaintenanceAt: ContinuousClock.Instant?
+    /// When the leader next looks for hot tables to vacuum; nil while not leading.
+    public private(set) var nextVacuumAt: ContinuousClock.Instant?
+    /// The wait before the next look for hot tables: `vacuumInterval`, doubled after each look
+    /// that vacuumed nothing, up to `maintenanceInterval`.
+    private var vacuumDelay: Duration
 
     private var reconnectBackoff: ReconnectBackoff
     private var failedTicks = 0
@@ -85,6 +94,7 @@ public struct CoordinatorState: Sendable {
     public init(options: CoordinatorOptions = CoordinatorOptions()) {
         self.options = options
         reconnectBackoff = ReconnectBackoff(policy: options.reconnectPolicy)
+        vacuumDelay = options.vacuumInterval
     }
 
     /// Whether this coordinator holds the leadership lock.
@@ -112,6 +122,8 @@ public struct CoordinatorState: Sendable {
             failedTicks = 0
             // Maintenance runs right after the first tick of a new leader.
             nextMaintenanceAt = now
+            vacuumDelay = options.vacuumInterval
+            nextVacuumAt = now + vacuumDelay
             return .listen
         case .lockHeldElsewhere:
             return .waitForLeadership(options.leadershipRetryInterval)
@@ -125,6 +137,12 @@ public struct CoordinatorState: Sendable {
             return .sleep(errorDelay())
         case .maintenanceFinished(let now):
             nextMaintenanceAt = now + options.maintenanceInterval
+            return .tick(limit: options.tickLimit)
+        case .vacuumFinished(let vacuumed, let now):
+            vacuumDelay =
+                vacuumed > 0
+                ? options.vacuumInterval : min(vacuumDelay * 2, max(options.maintenanceInterval, options.vacuumInterval))
+            nextVacuumAt = now + vacuumDelay
             return .tick(limit: options.tickLimit)
         case .wokeUp:
             switch phase {
@@ -141,6 +159,7 @@ public struct CoordinatorState: Sendable {
             let wasLeader = phase == .leader
             phase = .stopped
             nextMaintenanceAt = nil
+            nextVacuumAt = nil
             return .stop(releaseLock: wasLeader)
         }
     }
@@ -149,6 +168,7 @@ public struct CoordinatorState: Sendable {
     private mutating func reconnect() -> Action {
         phase = .connecting
         nextMaintenanceAt = nil
+        nextVacuumAt = nil
         switch reconnectBackoff.recordFailure() {
         case .retry(let delay):
             return .connect(after: delay)
@@ -167,12 +187,18 @@ public struct CoordinatorState: Sendable {
         if let nextMaintenanceAt, now >= nextMaintenanceAt {
             return .maintain
         }
+        if let nextVacuumAt, now >= nextVacuumAt {
+            return .vacuumHotTables
+        }
         var delay = options.maximumSleep
         if let seconds = result.secondsUntilDue, seconds.isFinite {
             delay = seconds <= 0 ? .zero : min(delay, .seconds(min(seconds, 1e9)))
         }
         if let nextMaintenanceAt {
             delay = min(delay, nextMaintenanceAt - now)
+        }
+        if let nextVacuumAt {
+            delay = min(delay, nextVacuumAt - now)
         }
         return .sleep(max(delay, options.minimumSleep))
     }

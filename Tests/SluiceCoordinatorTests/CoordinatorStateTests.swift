@@ -8,7 +8,8 @@ import Testing
     let start = ContinuousClock.now
     let options = CoordinatorOptions(
         tickLimit: 100, leadershipRetryInterval: .seconds(1), maximumSleep: .seconds(30),
-        minimumSleep: .milliseconds(5), maintenanceInterval: .seconds(60), errorRetryDelay: .seconds(1),
+        minimumSleep: .milliseconds(5), maintenanceInterval: .seconds(60), vacuumInterval: .seconds(60),
+        errorRetryDelay: .seconds(1),
         reconnectPolicy: ReconnectPolicy(
             initialDelay: .milliseconds(100), maximumDelay: .seconds(5), maximumAttempts: nil))
 
@@ -115,6 +116,36 @@ import Testing
         #expect(state.nextMaintenanceAt == now + .seconds(60))
     }
 
+    @Test func vacuumLookBacksOffWhileIdle() {
+        var state = CoordinatorState(options: CoordinatorOptions(maintenanceInterval: .seconds(60), vacuumInterval: .seconds(5)))
+        _ = state.handle(.started)
+        _ = state.handle(.connected)
+        _ = state.handle(.lockAcquired(at: start))
+        _ = state.handle(.listening)
+        _ = state.handle(.ticked(idleTick(secondsUntilDue: nil), at: start))
+        _ = state.handle(.maintenanceFinished(at: start))
+        #expect(state.handle(.ticked(idleTick(secondsUntilDue: nil), at: start)) == .sleep(.seconds(5)))
+        let first = start + .seconds(5)
+        #expect(state.handle(.ticked(idleTick(secondsUntilDue: nil), at: first)) == .vacuumHotTables)
+        #expect(state.handle(.vacuumFinished(vacuumed: 0, at: first)) == .tick(limit: 1000))
+        #expect(state.nextVacuumAt == first + .seconds(10))
+        _ = state.handle(.vacuumFinished(vacuumed: 0, at: first))
+        _ = state.handle(.vacuumFinished(vacuumed: 0, at: first))
+        _ = state.handle(.vacuumFinished(vacuumed: 0, at: first))
+        // Doubling stops at the maintenance interval.
+        #expect(state.nextVacuumAt == first + .seconds(60))
+        _ = state.handle(.vacuumFinished(vacuumed: 1, at: first))
+        #expect(state.nextVacuumAt == first + .seconds(5))
+    }
+
+    @Test func vacuumLookWaitsForMaintenance() {
+        var state = leaderState()
+        let now = start + .seconds(61)
+        #expect(state.handle(.ticked(idleTick(secondsUntilDue: nil), at: now)) == .maintain)
+        #expect(state.handle(.maintenanceFinished(at: now)) == .tick(limit: 100))
+        #expect(state.handle(.ticked(idleTick(secondsUntilDue: nil), at: now)) == .vacuumHotTables)
+    }
+
     @Test func wakeUpTicks() {
         var state = leaderState()
         _ = state.handle(.ticked(idleTick(secondsUntilDue: 10), at: start))
@@ -142,6 +173,7 @@ import Testing
         #expect(!state.isLeader)
         #expect(state.phase == .connecting)
         #expect(state.nextMaintenanceAt == nil)
+        #expect(state.nextVacuumAt == nil)
     }
 
     @Test func reconnectBacksOffUntilConnected() {

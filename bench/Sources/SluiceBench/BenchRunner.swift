@@ -1,4 +1,6 @@
 import Foundation
+import Sluice
+import SluiceCoordinator
 
 /// Runs the selected scenarios against one database and writes the report.
 enum BenchRunner {
@@ -48,6 +50,14 @@ enum BenchRunner {
             printLine("  \(name) = \(value)")
         }
 
+        // Deployments run a coordinator, and it is part of what keeps the queue fast: among other
+        // things it vacuums the tables of live runs every few seconds. One runs in this process
+        // for the whole benchmark.
+        let coordinator = Coordinator(connectionString: database.connectionString, logger: NoOpLogger())
+        let coordinatorRun = Task { await coordinator.run() }
+        defer { coordinator.stop() }
+        printLine("  coordinator: in this process, vacuum interval \(coordinator.options.vacuumInterval)")
+
         let context = ScenarioContext(database: database, quick: options.quick, report: report)
         for scenario in options.scenarios {
             printLine("\n== \(scenario.rawValue)")
@@ -66,6 +76,8 @@ enum BenchRunner {
             printLine(String(format: "  (%.0f s)", Clock.monotonic() - started))
         }
 
+        coordinator.stop()
+        await coordinatorRun.value
         try report.write(to: options.outputPath)
         printLine("\n" + report.markdown())
         printLine("written: \(options.outputPath)")
