@@ -115,6 +115,7 @@ DECLARE
     v_candidates sluice._claim_candidate[];
     v_candidate sluice._claim_candidate;
     v_accepted bigint[];
+    v_gated_accepted bigint[];
     v_held integer;
     v_round integer;
 BEGIN
@@ -187,6 +188,7 @@ BEGIN
             EXIT WHEN v_candidates IS NULL;
 
             v_accepted := '{}';
+            v_gated_accepted := '{}';
             v_held := 0;
             IF NOT EXISTS (SELECT FROM unnest(v_candidates) c WHERE c.gated OR c.slot_cost <> 1) THEN
                 -- No gates and one slot each: the candidates, at most v_free
@@ -204,6 +206,9 @@ BEGIN
                         CONTINUE;
                     END IF;
                     v_accepted := v_accepted || v_candidate.run_id;
+                    IF v_candidate.gated THEN
+                        v_gated_accepted := v_gated_accepted || v_candidate.run_id;
+                    END IF;
                     v_free := v_free - v_candidate.slot_cost;
                 END LOOP;
             END IF;
@@ -226,6 +231,15 @@ BEGIN
             SELECT s.id, s.task, s.attempt, s.input, s.metadata, l.deadline, s.max_attempts
             FROM started s JOIN leased l ON l.run_id = s.id
             ORDER BY s.id;
+
+            -- A cancel can miss a gated run's ready row when a slot hand-over puts the run
+            -- back in ready during the cancel. This claim then passed the run's gates but
+            -- found the run cancelled and did not start it: give back the slots it took.
+            IF pg_catalog.cardinality(v_gated_accepted) > 0 THEN
+                PERFORM sluice._release_slots(ARRAY(
+                    SELECT a.run_id FROM unnest(v_gated_accepted) AS a(run_id)
+                    WHERE NOT EXISTS (SELECT FROM sluice.leases l WHERE l.run_id = a.run_id)));
+            END IF;
 
             EXIT WHEN v_held = 0;
         END LOOP;
