@@ -14,30 +14,6 @@ import Testing
         leadershipRetryInterval: .milliseconds(200), maximumSleep: .seconds(1),
         reconnectPolicy: ReconnectPolicy(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500), maximumAttempts: nil))
 
-    /// Waits until `condition` holds, checking every 20 ms, or fails after `timeout`.
-    static func waitUntil(
-        _ description: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
-    ) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while try await !condition() {
-            if ContinuousClock.now > deadline {
-                Issue.record("timed out waiting until \(description)")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-
-    /// Returns the backend process IDs holding the coordinator's leadership lock.
-    static func lockHolders(_ connection: PostgresConnection) async throws -> [Int32] {
-        let rows = try await connection.query(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                + "AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2 "
-                + "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            [Coordinator.lockKeys.0, Coordinator.lockKeys.1])
-        return try rows.map { try $0.decode(Int32.self, at: 0) }
-    }
-
     @Test func exactlyOneOfTwoLeads() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let observer = try await database.connect()
@@ -46,18 +22,18 @@ import Testing
         let firstRun = Task { await first.run() }
         let secondRun = Task { await second.run() }
 
-        try await Self.waitUntil("one coordinator leads") { first.isLeader || second.isLeader }
+        try await waitUntil("one coordinator leads") { first.isLeader || second.isLeader }
         // Give the other one several retry intervals to wrongly take the lock too.
         try await Task.sleep(for: .milliseconds(700))
         #expect(first.isLeader != second.isLeader)
-        #expect(try await Self.lockHolders(observer).count == 1)
+        #expect(try await advisoryLockHolders(observer, keys: Coordinator.lockKeys).count == 1)
 
         first.stop()
         second.stop()
         await firstRun.value
         await secondRun.value
         // The server releases a session's locks when its backend exits, shortly after the close.
-        try await Self.waitUntil("the lock is released") { try await Self.lockHolders(observer).isEmpty }
+        try await waitUntil("the lock is released") { try await advisoryLockHolders(observer, keys: Coordinator.lockKeys).isEmpty }
         await observer.close()
     }
 
@@ -71,19 +47,19 @@ import Testing
         let second = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
         let firstRun = Task { await first.run() }
         let secondRun = Task { await second.run() }
-        try await Self.waitUntil("one coordinator leads") { first.isLeader || second.isLeader }
-        let holders = try await Self.lockHolders(observer)
+        try await waitUntil("one coordinator leads") { first.isLeader || second.isLeader }
+        let holders = try await advisoryLockHolders(observer, keys: Coordinator.lockKeys)
         try #require(holders.count == 1)
 
         let terminatedAt = ContinuousClock.now
         try await observer.execute("SELECT pg_terminate_backend($1)", [holders[0]])
-        try await Self.waitUntil("a new session holds the lock") {
-            let current = try await Self.lockHolders(observer)
+        try await waitUntil("a new session holds the lock") {
+            let current = try await advisoryLockHolders(observer, keys: Coordinator.lockKeys)
             return current.count == 1 && current[0] != holders[0]
         }
         #expect(ContinuousClock.now - terminatedAt < .seconds(3))
-        try await Self.waitUntil("exactly one coordinator says it leads") { first.isLeader != second.isLeader }
-        #expect(try await Self.lockHolders(observer).count == 1)
+        try await waitUntil("exactly one coordinator says it leads") { first.isLeader != second.isLeader }
+        #expect(try await advisoryLockHolders(observer, keys: Coordinator.lockKeys).count == 1)
 
         first.stop()
         second.stop()
@@ -96,7 +72,7 @@ import Testing
         let database = try await TestPostgres.shared.makeDatabase()
         let first = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
         let firstRun = Task { await first.run() }
-        try await Self.waitUntil("first leads") { first.isLeader }
+        try await waitUntil("first leads") { first.isLeader }
 
         let second = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
         let secondRun = Task { await second.run() }
@@ -106,7 +82,7 @@ import Testing
         let stoppedAt = ContinuousClock.now
         first.stop()
         await firstRun.value
-        try await Self.waitUntil("second leads") { second.isLeader }
+        try await waitUntil("second leads") { second.isLeader }
         #expect(ContinuousClock.now - stoppedAt < .seconds(2))
 
         secondRun.cancel()
@@ -123,7 +99,7 @@ import Testing
             "SELECT count(*) FROM sluice.claim(sluice.register_worker('waiting', ARRAY['delayed-test']), 1)")
         let coordinator = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
         let run = Task { await coordinator.run() }
-        try await Self.waitUntil("the coordinator leads") { coordinator.isLeader }
+        try await waitUntil("the coordinator leads") { coordinator.isLeader }
 
         // The test learns of the promotion from the notification tick() sends, not by polling.
         let listener = try await PostgresListener.start(database.connectionString, channels: ["sluice_ready"])

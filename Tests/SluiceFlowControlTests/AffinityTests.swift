@@ -1,6 +1,7 @@
 import Foundation
 import Sluice
 import SluicePostgres
+import SluiceTestSupport
 import Testing
 
 /// Affinity: required labels filter workers before preferences rank them.

@@ -1,6 +1,7 @@
 import Foundation
 import Sluice
 import SluicePostgres
+import SluiceTestSupport
 import Testing
 
 /// Concurrency keys against real worker processes that fail, get cancelled and get killed.

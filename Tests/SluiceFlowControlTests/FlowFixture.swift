@@ -82,29 +82,11 @@ enum FlowTasks {
 
 /// Starts and kills SluiceFlowWorker processes.
 enum FlowWorkerProcess {
-    /// The SluiceFlowWorker executable, built next to the test bundle.
-    static func executable() throws -> URL {
-        var directories = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-        if let index = CommandLine.arguments.firstIndex(of: "--test-bundle-path"),
-            index + 1 < CommandLine.arguments.count
-        {
-            directories.append(URL(fileURLWithPath: CommandLine.arguments[index + 1]).deletingLastPathComponent())
-        }
-        directories.append(Bundle.main.bundleURL)
-        for directory in directories {
-            let candidate = directory.appendingPathComponent("SluiceFlowWorker")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) {
-                return candidate
-            }
-        }
-        throw SluiceError(
-            code: .invalidOption, message: "SluiceFlowWorker not found next to the test bundle in \(directories)")
-    }
 
     /// Starts a worker process for `task` named `name`.
     static func launch(_ fixture: FlowFixture, name: String, task: String) throws -> Process {
         let process = Process()
-        process.executableURL = try executable()
+        process.executableURL = try testExecutable(named: "SluiceFlowWorker")
         process.arguments = [fixture.database.connectionString, name, task]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -121,20 +103,6 @@ enum FlowWorkerProcess {
     }
 }
 
-/// Waits until `condition` is true, checking every 20 ms, and fails after `timeout`.
-func waitUntil(
-    _ description: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() {
-            return
-        }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("timed out after \(timeout) waiting until \(description)")
-    throw CancellationError()
-}
 
 /// Runs `body` with a SluiceError expected: the test fails unless it throws one with `code`
 /// whose message contains every string in `fragments`.

@@ -16,30 +16,6 @@ import Testing
         reconnectPolicy: ReconnectPolicy(
             initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500), maximumAttempts: nil))
 
-    /// Waits until `condition` holds, checking every 50 ms, or fails after `timeout`.
-    static func waitUntil(
-        _ description: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
-    ) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while try await !condition() {
-            if ContinuousClock.now > deadline {
-                Issue.record("timed out waiting until \(description)")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-    }
-
-    /// Returns the backend process IDs holding the coordinator's leadership lock.
-    static func lockHolders(_ connection: PostgresConnection) async throws -> [Int32] {
-        let rows = try await connection.query(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                + "AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2 "
-                + "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            [Coordinator.lockKeys.0, Coordinator.lockKeys.1])
-        return try rows.map { try $0.decode(Int32.self, at: 0) }
-    }
-
     /// Returns each fire time of `schedule` as whole seconds after `first`, in order.
     static func fireOffsets(_ connection: PostgresConnection, schedule: String, from first: Date) async throws -> [Int] {
         let rows = try await connection.query(
@@ -62,28 +38,28 @@ import Testing
             Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
         }
         var runs = coordinators.prefix(2).map { coordinator in Task { await coordinator.run() } }
-        try await Self.waitUntil("one coordinator leads") { coordinators[0].isLeader || coordinators[1].isLeader }
+        try await waitUntil("one coordinator leads") { coordinators[0].isLeader || coordinators[1].isLeader }
         try await Task.sleep(for: .seconds(20))
 
         // Takeover 1: the leader's session is terminated, and the other coordinator takes the lock.
-        let holders = try await Self.lockHolders(observer)
+        let holders = try await advisoryLockHolders(observer, keys: Coordinator.lockKeys)
         try #require(holders.count == 1)
         try await observer.execute("SELECT pg_terminate_backend($1)", [holders[0]])
-        try await Self.waitUntil("a new session holds the lock") {
-            let now = try await Self.lockHolders(observer)
+        try await waitUntil("a new session holds the lock") {
+            let now = try await advisoryLockHolders(observer, keys: Coordinator.lockKeys)
             return now.count == 1 && now[0] != holders[0]
         }
         try await Task.sleep(for: .seconds(20))
 
         // Takeover 2: the current leader's task is cancelled, and a third coordinator joins.
         runs.append(Task { await coordinators[2].run() })
-        try await Self.waitUntil("exactly one coordinator reports leading") {
+        try await waitUntil("exactly one coordinator reports leading") {
             coordinators.filter(\.isLeader).count == 1
         }
         let leaderIndex = try #require(coordinators.firstIndex { $0.isLeader })
         runs[leaderIndex].cancel()
         await runs[leaderIndex].value
-        try await Self.waitUntil("another coordinator leads") {
+        try await waitUntil("another coordinator leads") {
             coordinators.enumerated().contains { index, coordinator in index != leaderIndex && coordinator.isLeader }
         }
         try await Task.sleep(for: .seconds(20))
@@ -124,7 +100,7 @@ import Testing
         // A coordinator leads and stops. While it is away, five fire times pass.
         let first = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
         let firstRun = Task { await first.run() }
-        try await Self.waitUntil("the first coordinator leads") { first.isLeader }
+        try await waitUntil("the first coordinator leads") { first.isLeader }
         first.stop()
         await firstRun.value
 
@@ -145,7 +121,7 @@ import Testing
 
         let second = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
         let secondRun = Task { await second.run() }
-        try await Self.waitUntil("the restarted coordinator fired the catch-up") {
+        try await waitUntil("the restarted coordinator fired the catch-up") {
             let rows = try await observer.query("SELECT count(*) FROM sluice.schedule_fires")
             return try rows[0].decode(Int.self, at: 0) >= 6
         }

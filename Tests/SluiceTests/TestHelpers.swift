@@ -39,20 +39,6 @@ struct SluiceFixture {
     }
 }
 
-/// Waits until `condition` is true, checking every 20 ms, and fails after `timeout`.
-func waitUntil(
-    _ description: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() {
-            return
-        }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("timed out after \(timeout) waiting until \(description)")
-    throw CancellationError()
-}
 
 /// A logger that keeps every event, for tests that check what was logged.
 final class CapturingLogger: SluiceLogger, @unchecked Sendable {

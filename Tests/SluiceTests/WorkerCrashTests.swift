@@ -1,6 +1,7 @@
 import Foundation
 import Sluice
 import SluicePostgres
+import SluiceTestSupport
 import Testing
 
 /// A worker process killed with SIGKILL mid-run: the run is requeued after the lease timeout
@@ -10,28 +11,10 @@ import Testing
         var label: String
     }
 
-    /// The SluiceTestWorker executable, built next to the test bundle.
-    static func workerExecutable() throws -> URL {
-        var directories = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-        if let index = CommandLine.arguments.firstIndex(of: "--test-bundle-path"),
-            index + 1 < CommandLine.arguments.count
-        {
-            directories.append(URL(fileURLWithPath: CommandLine.arguments[index + 1]).deletingLastPathComponent())
-        }
-        directories.append(Bundle.main.bundleURL)
-        for directory in directories {
-            let candidate = directory.appendingPathComponent("SluiceTestWorker")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) {
-                return candidate
-            }
-        }
-        throw SluiceError(
-            code: .invalidOption, message: "SluiceTestWorker not found next to the test bundle in \(directories)")
-    }
 
     static func launch(_ connectionString: String) throws -> Process {
         let process = Process()
-        process.executableURL = try workerExecutable()
+        process.executableURL = try testExecutable(named: "SluiceTestWorker")
         process.arguments = [connectionString, "crash-worker"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
