@@ -235,7 +235,8 @@ BEGIN
             -- A cancel can miss a gated run's ready row when a slot hand-over puts the run
             -- back in ready during the cancel. This claim then passed the run's gates but
             -- found the run cancelled and did not start it: give back the slots it took.
-            -- NOTE: rate-limit tokens it took are not returned; that bucket refills late by one.
+            -- NOTE: rate-limit tokens it took are not returned, so that bucket is one token short
+            -- until it refills.
             IF pg_catalog.cardinality(v_gated_accepted) > 0 THEN
                 PERFORM sluice._release_slots(ARRAY(
                     SELECT a.run_id FROM unnest(v_gated_accepted) AS a(run_id)

@@ -124,9 +124,9 @@ COMMENT ON FUNCTION sluice.maintain() IS
 
 -- The tables of live runs churn: every run passes through some of them and
 -- leaves a dead row behind. Autovacuum visits a database at most once per
--- autovacuum_naptime, and a busy queue leaves dead rows faster than that, so
--- the coordinator calls this function every few seconds to learn which to
--- vacuum: those with at least min_dead dead rows and more dead rows than live.
+-- autovacuum_naptime, and a busy queue leaves dead rows faster than that. The
+-- leading coordinator calls this function (every 5 s by default) and vacuums
+-- what it lists: tables with at least min_dead dead rows, more dead than live.
 CREATE FUNCTION sluice.hot_tables_to_vacuum(min_dead bigint DEFAULT 10000) RETURNS SETOF regclass
 LANGUAGE sql STABLE
 AS $$

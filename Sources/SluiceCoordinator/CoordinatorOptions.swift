@@ -17,9 +17,9 @@ public struct CoordinatorOptions: Sendable, Hashable {
     /// default 60 s.
     public var maintenanceInterval: Duration
     /// How often the leader looks for hot tables (`sluice.ready`, `sluice.leases` and the
-    /// other tables of live runs) with more dead rows than live ones and vacuums them; default
-    /// 5 s. Autovacuum visits a database at most once per `autovacuum_naptime` (1 min by
-    /// default). A busy queue leaves dead rows faster than that, and every claim reads past
+    /// other tables of live runs) with more dead rows than live ones, and vacuums them.
+    /// Default 5 s. Autovacuum visits a database at most once per `autovacuum_naptime` (1 min
+    /// by default). A busy queue leaves dead rows faster than that, and every claim reads past
     /// the dead entries at the head of the claim index. While a look finds nothing to vacuum,
     /// the next one waits twice as long, up to `maintenanceInterval`.
     public var vacuumInterval: Duration

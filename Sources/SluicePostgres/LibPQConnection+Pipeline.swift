@@ -15,16 +15,10 @@ extension LibPQConnection {
     /// (`.pipelineAborted`) and the earlier ones are rolled back. With `syncEach` true every
     /// statement is its own transaction and fails alone.
     ///
+    /// Statements with `needsPrepare` are prepared in the same round trip, and the names of
+    /// those prepared successfully are added to `prepared`.
+    ///
     /// - Throws: `.connectionLost` when the connection breaks; statement errors are returned.
-    func runPipeline(
-        _ statements: [EncodedStatement], syncEach: Bool
-    ) throws -> [Result<PostgresRows, PostgresError>] {
-        var prepared: Set<String> = []
-        return try runPipeline(statements, syncEach: syncEach, prepared: &prepared)
-    }
-
-    /// Runs the pipeline as above and adds to `prepared` the names of the statements it
-    /// prepared successfully (`EncodedStatement.needsPrepare`).
     func runPipeline(
         _ statements: [EncodedStatement], syncEach: Bool, prepared: inout Set<String>
     ) throws -> [Result<PostgresRows, PostgresError>] {

@@ -58,12 +58,10 @@ extension PostgresConnection {
             }
         }
         return try await withConnection { connection in
-            guard cached else {
-                return try connection.runPipeline(encoded, syncEach: syncEach)
-            }
+            let statements = cached ? self.namingCachedStatements(encoded) : encoded
             var prepared: Set<String> = []
             defer { self.recordPrepared(prepared) }
-            return try connection.runPipeline(self.namingCachedStatements(encoded), syncEach: syncEach, prepared: &prepared)
+            return try connection.runPipeline(statements, syncEach: syncEach, prepared: &prepared)
         }
     }
 }

@@ -116,8 +116,8 @@ enum LatencyScenario {
         + "SELECT pg_catalog.pg_notify('bench_floor', '') FROM job"
 
     /// Enqueues at `rate` runs per second for `seconds` while the consumer runs, and returns the
-    /// latency percentiles. Up to 200/s each run is one enqueue call at its scheduled time;
-    /// above that the producer sends one `enqueue_many` every 10 ms with the runs due.
+    /// latency percentiles. Up to 200/s each run is one enqueue call at its scheduled time.
+    /// Above that, the producer sends one `enqueue_many` every 10 ms with the runs due.
     private static func measure(
         _ context: ScenarioContext, rate: Double, seconds: Double, queue: Queue = .sluice, requireAll: Bool = true
     ) async throws -> (start: Percentiles, completion: Percentiles, completed: Int, expected: Int) {
