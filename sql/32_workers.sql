@@ -79,6 +79,23 @@ COMMENT ON FUNCTION sluice.register_worker(text, text[], integer, text[], jsonb,
 
 CREATE TYPE sluice._claim_candidate AS (run_id bigint, gated boolean, slot_cost integer);
 
+-- Returns the slot cost of the runs leased to worker p_worker_id. Every claim
+-- calls it, and completions leave dead leases behind faster than vacuum
+-- removes them. With statistics that had seen a single worker, the planner read the
+-- whole leases table instead of the worker's index entries: 0.35 ms of a
+-- 1.3 ms claim at 15,000 runs/s. The index scan also marks the dead entries
+-- it passes, so the next claim skips them.
+CREATE FUNCTION sluice._slots_in_use(p_worker_id uuid) RETURNS integer
+LANGUAGE plpgsql STABLE
+SET jit = off
+SET enable_seqscan = off
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+    RETURN coalesce((SELECT sum(l.slot_cost)::integer FROM sluice.leases l WHERE l.worker_id = p_worker_id), 0);
+END
+$$;
+
 -- Claims ready runs for a worker: at most max_runs, and no more than its free
 -- slots (slots minus the slot cost of the runs it holds). Queues are visited
 -- in the worker's order; within a queue the highest priority goes first, then
@@ -120,9 +137,7 @@ DECLARE
     v_round integer;
 BEGIN
     PERFORM sluice._check_range('max_runs', claim.max_runs, 1, 10000);
-    v_free := least(claim.max_runs,
-                    v_worker.slots - coalesce((SELECT sum(l.slot_cost)::integer FROM sluice.leases l
-                                               WHERE l.worker_id = claim.worker_id), 0));
+    v_free := least(claim.max_runs, v_worker.slots - sluice._slots_in_use(claim.worker_id));
     IF v_free <= 0 THEN
         DELETE FROM sluice.waiting_workers w WHERE w.worker_id = claim.worker_id;
         RETURN;

@@ -314,8 +314,7 @@ AS $$
                      AND w.heartbeat_at > p_now - w.lease_timeout
                      AND t.name = ANY (w.tasks)
                      AND sluice._affinity_score(t.affinity, w.labels) > mine.score
-                     AND w.slots - coalesce((SELECT sum(l.slot_cost) FROM sluice.leases l
-                                             WHERE l.worker_id = w.id), 0) >= t.slot_cost))
+                     AND w.slots - sluice._slots_in_use(w.id) >= t.slot_cost))
 $$;
 
 -- Computes the gates of a new run of a gated task into sluice.run_gates and

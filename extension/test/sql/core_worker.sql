@@ -151,11 +151,13 @@ SELECT name, running, state FROM sluice.worker_status ORDER BY started_at;
 -- The hot-path functions never JIT-compile: their plans are estimated from the
 -- size of the whole history and would pass jit_above_cost on a large one. The
 -- worker's calls keep one generic plan per statement instead of planning again.
+-- The count of a worker's slots in use always reads the worker's index entries.
 SELECT p.oid::regprocedure AS function, coalesce('jit=off' = ANY (p.proconfig), false) AS jit_off,
-       coalesce('plan_cache_mode=force_generic_plan' = ANY (p.proconfig), false) AS generic_plans
+       coalesce('plan_cache_mode=force_generic_plan' = ANY (p.proconfig), false) AS generic_plans,
+       coalesce('enable_seqscan=off' = ANY (p.proconfig), false) AS no_seqscan
 FROM pg_proc p
 WHERE p.pronamespace = 'sluice'::regnamespace
   AND p.proname IN ('claim', 'complete', 'fail', 'heartbeat', 'cancel', 'enqueue_many', 'promote_due',
-                    'expire_leases', 'expire_queued', 'fire_due_schedules')
+                    'expire_leases', 'expire_queued', 'fire_due_schedules', '_slots_in_use')
   AND (p.proname NOT IN ('complete', 'fail') OR p.proargtypes[0] = 'bigint[]'::regtype)
 ORDER BY 1::text;
