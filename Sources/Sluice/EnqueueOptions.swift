@@ -46,10 +46,10 @@ public struct EnqueueOptions: Sendable {
     /// Throws `SluiceError` naming the first invalid option: SL004 for ranges, SL002 for metadata.
     func validate() throws {
         if let priority {
-            try Validation.check("priority", Double(priority), in: 0...9)
+            try Validation.check("priority", priority, in: 0...9)
         }
         if let maxAttempts {
-            try Validation.check("maxAttempts", Double(maxAttempts), in: 1...10000)
+            try Validation.check("maxAttempts", maxAttempts, in: 1...10000)
         }
         if let delay {
             try Validation.check("delay", delay, in: .zero ... .seconds(3650 * 86_400))

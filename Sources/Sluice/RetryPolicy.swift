@@ -44,7 +44,7 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// Throws `SluiceError` with code `SL004` naming the first value outside its allowed range.
     func validate() throws {
-        try Validation.check("retries.maxAttempts", Double(maxAttempts), in: 1...10000)
+        try Validation.check("retries.maxAttempts", maxAttempts, in: 1...10000)
         try Validation.check("retries.base", base, in: .zero ... .seconds(86_400))
         try Validation.check("retries.factor", factor, in: 1...100)
         try Validation.check("retries.max", max, in: base ... .seconds(30 * 86_400))

@@ -46,7 +46,7 @@ extension SluiceClient {
     ) async throws -> Date? {
         try Validation.checkName("schedule name", name)
         if let priority {
-            try Validation.check("priority", Double(priority), in: 0...9)
+            try Validation.check("priority", priority, in: 0...9)
         }
         let inputJSON = try JSONPayload.encodeObject(input, what: "input of schedule \(name)")
         let metadataJSON = try JSONPayload.encodeObject(metadata, what: "metadata of schedule \(name)")

@@ -48,7 +48,7 @@ public struct TaskOptions: Sendable, Hashable {
         if let scheduleTimeout {
             try Validation.check("scheduleTimeout", scheduleTimeout, in: .seconds(1) ... .seconds(365 * 86_400))
         }
-        try Validation.check("priority", Double(priority), in: 0...9)
+        try Validation.check("priority", priority, in: 0...9)
         try FlowValidation.checkInteger("slotCost", slotCost, in: 1...100_000)
         for rule in concurrency {
             try rule.validate()

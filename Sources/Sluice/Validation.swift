@@ -31,6 +31,15 @@ enum Validation {
     }
 
     /// Throws SL004 unless `value` lies in `range`.
+    static func check(_ option: String, _ value: Int, in range: ClosedRange<Int>) throws {
+        if !range.contains(value) {
+            throw SluiceError(
+                code: .invalidOption,
+                message: "invalid \(option): \(value); allowed values are \(range.lowerBound) to \(range.upperBound)")
+        }
+    }
+
+    /// Throws SL004 unless `value` lies in `range`.
     static func check(_ option: String, _ value: Duration, in range: ClosedRange<Duration>) throws {
         if !range.contains(value) {
             throw SluiceError(

@@ -37,6 +37,10 @@ public final class Worker: Sendable {
     public let pollInterval: Duration
     /// Whether `run()` installs SIGINT and SIGTERM handlers that start a shutdown.
     public let handlesSignals: Bool
+    /// The number of connections that carry the worker's claims and reports. With two, the
+    /// database records one batch of outcomes and claims more runs while it processes the other
+    /// batch. The worker opens one more connection to listen for notifications.
+    public let connections: Int
 
     let logger: any SluiceLogger
     private let control = WorkerControl()
@@ -57,12 +61,14 @@ public final class Worker: Sendable {
     ///   - drainTimeout: how long a shutdown waits for handlers; default 30 s.
     ///   - pollInterval: the fallback claim interval; default 2 s.
     ///   - handleSignals: install SIGINT and SIGTERM handlers in `run()`; default true.
+    ///   - connections: connections for claims and reports, 1 to 8; default nil: 2 for a worker
+    ///     with 20 slots or more, 1 below that.
     ///   - logger: where the worker logs; default nil (the client's logger).
     public init(
         client: SluiceClient, name: String = "worker", slots: Int = 10, tasks: [any AnyTaskDefinition],
         queues: [String]? = nil, labels: [String: LabelValue] = [:], leaseTimeout: Duration = .seconds(30),
         drainTimeout: Duration = .seconds(30), pollInterval: Duration = .seconds(2), handleSignals: Bool = true,
-        logger: (any SluiceLogger)? = nil
+        connections: Int? = nil, logger: (any SluiceLogger)? = nil
     ) {
         self.client = client
         self.name = name
@@ -74,6 +80,7 @@ public final class Worker: Sendable {
         self.drainTimeout = drainTimeout
         self.pollInterval = pollInterval
         self.handlesSignals = handleSignals
+        self.connections = connections ?? (slots >= 20 ? 2 : 1)
         self.logger = logger ?? client.logger
     }
 
@@ -135,10 +142,11 @@ public final class Worker: Sendable {
             throw SluiceError(code: .invalidOption, message: "invalid tasks: a worker executes at least one task")
         }
         try Validation.checkName("worker name", name)
-        try Validation.check("slots", Double(slots), in: 1...100_000)
+        try Validation.check("slots", slots, in: 1...100_000)
         try Validation.check("leaseTimeout", leaseTimeout, in: .seconds(1) ... .seconds(86_400))
         try Validation.check("drainTimeout", drainTimeout, in: .zero ... .seconds(86_400))
         try Validation.check("pollInterval", pollInterval, in: .milliseconds(10) ... .seconds(3600))
+        try Validation.check("connections", connections, in: 1...8)
         var names = Set<String>()
         for task in tasks {
             try task.validate()

@@ -6,11 +6,8 @@ enum WorkerEvent: Sendable {
     case listenerReconnected
     case pollTimerFired
     case heartbeatDue
-    case claimed([WorkerState.ClaimedRun], requested: Int)
-    case claimFailed
+    case exchanged(lane: Int, unsent: [WorkerState.Report], claim: WorkerState.ClaimResult?)
     case finished(runID: Int64, attempt: Int, outcome: WorkerState.Outcome)
-    case reported
-    case reportFailed([WorkerState.Report])
     case reportRetryDue
     case flushDue
     case heartbeatSucceeded(lostRunIDs: [Int64])
@@ -31,11 +28,8 @@ extension WorkerState {
         case .listenerReconnected: listenerReconnected()
         case .pollTimerFired: pollTimerFired()
         case .heartbeatDue: heartbeatDue()
-        case .claimed(let runs, let requested): claimed(runs, requested: requested)
-        case .claimFailed: claimFailed()
+        case .exchanged(let lane, let unsent, let claim): exchanged(lane: lane, unsent: unsent, claim: claim)
         case .finished(let runID, let attempt, let outcome): finished(runID: runID, attempt: attempt, outcome: outcome)
-        case .reported: reported()
-        case .reportFailed(let batch): reportFailed(batch)
         case .reportRetryDue: reportRetryDue()
         case .flushDue: flushDue()
         case .heartbeatSucceeded(let lost): heartbeatSucceeded(lostRunIDs: lost)

@@ -13,7 +13,9 @@ actor WorkerRuntime {
     private let taskTimeouts: [String: Duration]
 
     private var state: WorkerState
-    private var database: WorkerDatabase?
+    /// One connection per lane of the state; the first also registers, heartbeats and stops.
+    private var lanes: [WorkerDatabase] = []
+    private var database: WorkerDatabase? { lanes.first }
     private var listener: PostgresListener?
     private var workerID: UUID?
     private var handlers: [Int64: Handler] = [:]
@@ -39,7 +41,7 @@ actor WorkerRuntime {
         executors = Dictionary(uniqueKeysWithValues: worker.tasks.map { ($0.name, $0.executor) })
         taskTimeouts = Dictionary(uniqueKeysWithValues: worker.tasks.map { ($0.name, $0.options.timeout) })
         let queues = worker.queues ?? worker.tasks.map(\.options.queue)
-        state = WorkerState(slots: worker.slots, queues: Set(queues))
+        state = WorkerState(slots: worker.slots, queues: Set(queues), lanes: worker.connections)
     }
 
     private let mergedEvents: AsyncStream<WorkerEvent>
@@ -73,9 +75,9 @@ actor WorkerRuntime {
                 handler.deadlineTimer.cancel()
                 handlers.removeValue(forKey: runID)
             }
-        case .reported:
+        case .exchanged(_, let unsent, _) where unsent.isEmpty:
             reportBackoff.recordSuccess()
-        case .reportFailed:
+        case .exchanged:
             let delay: Duration
             if case .retry(let next) = reportBackoff.recordFailure() {
                 delay = next
@@ -94,21 +96,27 @@ actor WorkerRuntime {
     // MARK: Start and stop
 
     private func start() async throws {
-        let connection: PostgresConnection
+        var connections: [PostgresConnection] = []
         do {
-            connection = try await PostgresConnection.connect(
-                worker.client.connectionString, applicationName: "sluice-worker \(worker.name)")
+            for _ in 0..<worker.connections {
+                connections.append(
+                    try await PostgresConnection.connect(
+                        worker.client.connectionString, applicationName: "sluice-worker \(worker.name)"))
+            }
             for task in worker.tasks {
-                try await SluiceClient.define(task, on: connection)
+                try await SluiceClient.define(task, on: connections[0])
             }
             listener = try await PostgresListener.start(
                 worker.client.connectionString, channels: ["sluice_ready", "sluice_cancel"],
                 applicationName: "sluice-worker \(worker.name)")
         } catch {
             listener?.close()
+            for connection in connections {
+                await connection.close()
+            }
             throw SluiceError.from(error)
         }
-        database = WorkerDatabase(connection: connection)
+        lanes = connections.map(WorkerDatabase.init(connection:))
         try await register(isFirst: true)
         consumeNotifications()
         startTimers()
@@ -116,6 +124,7 @@ actor WorkerRuntime {
             "worker started",
             [
                 "worker": worker.name, "worker_id": workerID?.uuidString ?? "", "slots": String(worker.slots),
+                "connections": String(worker.connections),
                 "tasks": worker.tasks.map(\.name).joined(separator: ","),
             ])
         continuation.yield(.registered)
@@ -189,7 +198,9 @@ actor WorkerRuntime {
             }
         }
         listener?.close()
-        await database?.connection.close()
+        for lane in lanes {
+            await lane.connection.close()
+        }
         continuation.finish()
     }
 
@@ -238,16 +249,12 @@ actor WorkerRuntime {
 
     /// Performs `actions`; returns true when the worker stopped.
     private func perform(_ actions: [WorkerState.Action]) async -> Bool {
-        var claimCount: Int?
-        var reportBatch: [WorkerState.Report]?
         for action in actions {
             switch action {
             case .register:
                 await reregister()
-            case .claim(let count):
-                claimCount = count
-            case .report(let batch):
-                reportBatch = batch
+            case .send(let exchange):
+                send(exchange)
             case .scheduleFlush:
                 Task { [continuation] in
                     try? await Task.sleep(for: WorkerState.coalescingDelay)
@@ -274,9 +281,6 @@ actor WorkerRuntime {
                 await stop()
                 return true
             }
-        }
-        if claimCount != nil || reportBatch != nil {
-            sendReportsAndClaim(reportBatch ?? [], claimCount: claimCount)
         }
         return false
     }
@@ -389,22 +393,19 @@ actor WorkerRuntime {
 
     // MARK: Reports and claims
 
-    /// Sends the reports and the claim in one pipeline, so a busy worker reports and claims in
-    /// one round trip. Each statement has its own sync point: a failed claim does not undo the
-    /// reports.
-    private func sendReportsAndClaim(_ batch: [WorkerState.Report], claimCount: Int?) {
-        guard let database, let workerID else {
-            if !batch.isEmpty {
-                continuation.yield(.reportFailed(batch))
-            }
-            if claimCount != nil {
-                continuation.yield(.claimFailed)
-            }
+    /// Sends the exchange's reports and claim in one pipeline on its lane, so a busy worker
+    /// reports and claims in one round trip. Each statement has its own sync point: a failed
+    /// claim does not undo the reports.
+    private func send(_ exchange: WorkerState.Exchange) {
+        let lane = exchange.lane
+        guard lane < lanes.count, let workerID else {
+            continuation.yield(.exchanged(lane: lane, unsent: exchange.reports, claim: exchange.claim.map { _ in .failed }))
             return
         }
-        let reportStatements = WorkerDatabase.reportStatements(batch)
+        let database = lanes[lane]
+        let reportStatements = WorkerDatabase.reportStatements(exchange.reports)
         var statements = reportStatements.map { (sql: $0.sql, parameters: $0.parameters) }
-        if let claimCount {
+        if let claimCount = exchange.claim {
             statements.append((WorkerDatabase.claimSQL, [workerID, claimCount]))
         }
         let logger = logger
@@ -414,12 +415,8 @@ actor WorkerRuntime {
                 results = try await database.connection.pipelineResultsCached(statements)
             } catch {
                 logger.error("sending reports and claim failed", ["error": SluiceError.from(error).description])
-                if !batch.isEmpty {
-                    continuation.yield(.reportFailed(batch))
-                }
-                if claimCount != nil {
-                    continuation.yield(.claimFailed)
-                }
+                continuation.yield(
+                    .exchanged(lane: lane, unsent: exchange.reports, claim: exchange.claim.map { _ in .failed }))
                 return
             }
             var reportsLost = false
@@ -428,27 +425,22 @@ actor WorkerRuntime {
                     results[index], reports: statement.reports, database: database, logger: logger)
                 reportsLost = reportsLost || !handled
             }
-            if !batch.isEmpty {
-                if reportsLost {
-                    continuation.yield(.reportFailed(batch))
-                } else {
-                    continuation.yield(.reported)
-                }
-            }
-            if let claimCount {
+            var claim: WorkerState.ClaimResult?
+            if exchange.claim != nil {
                 switch results[reportStatements.count] {
                 case .success(let rows):
                     do {
-                        continuation.yield(.claimed(try WorkerDatabase.claimedRuns(rows), requested: claimCount))
+                        claim = .claimed(try WorkerDatabase.claimedRuns(rows))
                     } catch {
                         logger.error("claim returned rows that do not decode", ["error": "\(error)"])
-                        continuation.yield(.claimFailed)
+                        claim = .failed
                     }
                 case .failure(let error):
-                    continuation.yield(.claimFailed)
+                    claim = .failed
                     Self.handleDatabaseError(error, during: "claim", logger: logger, continuation: continuation)
                 }
             }
+            continuation.yield(.exchanged(lane: lane, unsent: reportsLost ? exchange.reports : [], claim: claim))
         }
     }
 

@@ -3,11 +3,17 @@ import Foundation
 /// The decisions of a `Worker`, as a value with no I/O: each method takes an event and returns
 /// the actions the worker performs next.
 ///
-/// Claims are requested when there may be ready work (start, a notification for one of the
-/// worker's queues, a listener reconnect, the poll timer, or a full previous claim) and a slot
-/// is free, never more than one at a time. Reports are batched: a finished attempt is sent at
-/// once when no report is in flight, otherwise it waits and goes with the next batch. A claim
-/// never overtakes a report, so the database has freed the slots the claim asks for.
+/// Reports and claims travel in exchanges: one pipeline on one of the worker's `lanes`
+/// (connections), the reports first, then the claim. A lane carries one exchange at a time, so
+/// with two lanes the database works on two exchanges at once. Claims are requested when there
+/// may be ready work (start, a notification for one of the worker's queues, a listener
+/// reconnect, the poll timer, or a full previous claim) and a slot is free. Reports are
+/// batched: a finished attempt goes with the next exchange, after a short wait for handlers
+/// finishing at the same moment.
+///
+/// A claim requests only slots the database has already freed: not slots whose reports are
+/// still in flight on another lane, nor slots that another claim in flight requested.
+/// So a claim that returns fewer runs than it asked for means the queues had no more.
 struct WorkerState: Sendable {
     /// The lifecycle of the worker.
     enum Phase: Sendable, Hashable {
@@ -50,16 +56,30 @@ struct WorkerState: Sendable {
         var outcome: Outcome
     }
 
+    /// One pipeline on one lane: the reports, then the claim.
+    struct Exchange: Sendable, Hashable {
+        /// The lane that carries it, from 0 to `lanes - 1`.
+        var lane: Int
+        /// The outcomes to record, in `complete` and `fail` batches.
+        var reports: [Report]
+        /// The number of runs to claim after the reports, or nil for no claim.
+        var claim: Int?
+    }
+
+    /// The result of an exchange's claim.
+    enum ClaimResult: Sendable, Hashable {
+        case claimed([ClaimedRun])
+        case failed
+    }
+
     /// An action the worker performs next.
     enum Action: Sendable, Hashable {
         /// Register a new incarnation with `sluice.register_worker`.
         case register
-        /// Claim up to this many runs.
-        case claim(Int)
+        /// Send this exchange on its lane.
+        case send(Exchange)
         /// Start the handler of a claimed run.
         case start(ClaimedRun)
-        /// Send these reports in one batch.
-        case report([Report])
         /// Report `flushDue()` after `WorkerState.coalescingDelay`.
         case scheduleFlush
         /// Send a heartbeat listing the runs the worker holds.
@@ -86,22 +106,27 @@ struct WorkerState: Sendable {
     let slots: Int
     /// The queues whose notifications trigger a claim.
     let queues: Set<String>
+    /// The number of connections that carry exchanges.
+    let lanes: Int
 
     private(set) var phase = Phase.registering
     private var executions: [Int64: Execution] = [:]
+    /// Finished attempts whose reports wait for the next exchange.
     private var pendingReports: [Report] = []
-    private var isReportInFlight = false
-    private var isClaimInFlight = false
+    /// The exchanges in flight, by lane.
+    private var exchanges: [Int: Exchange] = [:]
     private var isHeartbeatInFlight = false
     /// Whether a `.scheduleFlush` is pending, so further finished attempts wait for it.
     private var isFlushScheduled = false
     /// Whether ready runs may be waiting: set by notifications, timers and full claims.
     private var mayHaveReadyRuns = true
 
-    init(slots: Int, queues: Set<String>) {
+    init(slots: Int, queues: Set<String>, lanes: Int = 1) {
         precondition(slots > 0, "a worker has at least one slot")
+        precondition(lanes > 0, "a worker has at least one lane")
         self.slots = slots
         self.queues = queues
+        self.lanes = lanes
     }
 
     /// The number of handlers executing, including cancelled ones that have not returned yet.
@@ -110,7 +135,21 @@ struct WorkerState: Sendable {
     /// The ids of the runs whose handlers are executing, in ascending order.
     var executingRunIDs: [Int64] { executions.keys.sorted() }
 
-    private var freeSlots: Int { slots - executions.count }
+    /// The slots a claim sent now may ask for: free in the worker, with their reports recorded
+    /// or travelling ahead of the claim. An exchange in flight occupies the slots of its
+    /// reports until the database records them, and then the slots its claim requested, which
+    /// include those. So the larger of the two counts is not claimable elsewhere.
+    private var claimableSlots: Int {
+        var reserved = 0
+        for exchange in exchanges.values {
+            reserved += max(exchange.reports.count, exchange.claim ?? 0)
+        }
+        return slots - executions.count - reserved
+    }
+
+    private var idleLane: Int? {
+        (0..<lanes).first { exchanges[$0] == nil }
+    }
 
     // MARK: Registration and claims
 
@@ -145,47 +184,65 @@ struct WorkerState: Sendable {
         return flushAndClaim()
     }
 
-    /// A claim of up to `requested` runs returned `runs`.
-    mutating func claimed(_ runs: [ClaimedRun], requested: Int) -> [Action] {
-        isClaimInFlight = false
-        var actions: [Action] = []
-        for run in runs {
-            executions[run.runID] = Execution(attempt: run.attempt)
-            actions.append(.start(run))
+    /// Applies the reply of the exchange on `lane`. `unsent` are its reports that did not reach
+    /// the database, which wait for `reportRetryDue()`. `claim` is nil when it had no claim.
+    mutating func exchanged(lane: Int, unsent: [Report], claim: ClaimResult?) -> [Action] {
+        guard let exchange = exchanges.removeValue(forKey: lane) else {
+            return []
         }
-        if runs.count >= requested {
+        pendingReports = unsent + pendingReports
+        var actions: [Action] = []
+        switch claim {
+        case .claimed(let runs):
+            for run in runs {
+                executions[run.runID] = Execution(attempt: run.attempt)
+                actions.append(.start(run))
+            }
+            if runs.count >= exchange.claim ?? 0 {
+                mayHaveReadyRuns = true
+            }
+        case .failed:
+            // The poll timer tries again.
             mayHaveReadyRuns = true
+        case nil:
+            break
+        }
+        if !unsent.isEmpty || claim == .failed {
+            return actions + stopIfDrained()
         }
         return actions + flushAndClaim() + stopIfDrained()
     }
 
-    /// A claim failed; the poll timer tries again.
-    mutating func claimFailed() -> [Action] {
-        isClaimInFlight = false
-        mayHaveReadyRuns = true
-        return stopIfDrained()
-    }
-
-    /// Sends the pending reports when none is in flight, then claims if `claimIfPossible` allows.
-    /// A claim never overtakes a report: the database counts a finished run against the worker's
-    /// slots until its report arrives, so a claim sent first would get fewer runs than the worker
-    /// has room for. A claim emitted with a report batch goes in the same pipeline, after it. While
-    /// an earlier batch is in flight, the claim waits for `reported()`.
+    /// Sends the pending reports and, if `claimIfPossible` allows, a claim on each idle lane
+    /// while there is something to send. The pending reports go in the first exchange.
     private mutating func flushAndClaim() -> [Action] {
-        let reports = flushIfIdle()
-        if reports.isEmpty && isReportInFlight {
-            return []
+        var actions: [Action] = []
+        while let lane = idleLane {
+            let claim = claimIfPossible()
+            guard claim != nil || !pendingReports.isEmpty else {
+                break
+            }
+            let exchange = Exchange(lane: lane, reports: pendingReports, claim: claim)
+            pendingReports.removeAll()
+            exchanges[lane] = exchange
+            actions.append(.send(exchange))
         }
-        return reports + claimIfPossible()
+        return actions
     }
 
-    private mutating func claimIfPossible() -> [Action] {
-        guard phase == .running, mayHaveReadyRuns, !isClaimInFlight, freeSlots > 0 else {
-            return []
+    /// Returns the number of runs to claim now, if any. A claim requests at most a lane's share
+    /// of the slots, so that with two lanes two claims of half the slots each are in flight at
+    /// once. One that requests fewer than the claimable slots leaves `mayHaveReadyRuns` set, so
+    /// that the next lane claims the rest.
+    private mutating func claimIfPossible() -> Int? {
+        let claimable = claimableSlots
+        guard phase == .running, mayHaveReadyRuns, claimable > 0 else {
+            return nil
         }
-        isClaimInFlight = true
-        mayHaveReadyRuns = false
-        return [.claim(freeSlots)]
+        let share = (slots + lanes - 1) / lanes
+        let count = min(claimable, share)
+        mayHaveReadyRuns = count < claimable
+        return count
     }
 
     // MARK: Attempts and reports
@@ -200,7 +257,7 @@ struct WorkerState: Sendable {
         // While other handlers still execute, short ones may finish a moment later: waiting
         // `coalescingDelay` lets their reports, and the claim for their slots, travel in one
         // round trip instead of one each.
-        if phase == .running, !executions.isEmpty, !isReportInFlight, !isFlushScheduled {
+        if phase == .running, !executions.isEmpty, idleLane != nil, !isFlushScheduled {
             isFlushScheduled = true
             return [.scheduleFlush]
         }
@@ -216,32 +273,9 @@ struct WorkerState: Sendable {
         return flushAndClaim() + stopIfDrained()
     }
 
-    /// The report batch in flight was sent.
-    mutating func reported() -> [Action] {
-        isReportInFlight = false
-        return flushAndClaim() + stopIfDrained()
-    }
-
-    /// Sending `batch` failed on the connection; it is sent again with the next flush.
-    mutating func reportFailed(_ batch: [Report]) -> [Action] {
-        isReportInFlight = false
-        pendingReports = batch + pendingReports
-        return []
-    }
-
     /// The backoff after a failed report passed: send the pending reports again.
     mutating func reportRetryDue() -> [Action] {
         flushAndClaim() + stopIfDrained()
-    }
-
-    private mutating func flushIfIdle() -> [Action] {
-        guard !isReportInFlight, !pendingReports.isEmpty else {
-            return []
-        }
-        isReportInFlight = true
-        let batch = pendingReports
-        pendingReports.removeAll()
-        return [.report(batch)]
     }
 
     // MARK: Heartbeats and cancellation
@@ -327,9 +361,7 @@ struct WorkerState: Sendable {
     }
 
     private mutating func stopIfDrained() -> [Action] {
-        guard phase == .draining, executions.isEmpty, pendingReports.isEmpty, !isReportInFlight,
-            !isClaimInFlight
-        else {
+        guard phase == .draining, executions.isEmpty, pendingReports.isEmpty, exchanges.isEmpty else {
             return []
         }
         phase = .stopped

@@ -13,104 +13,227 @@ import Testing
 
     static let success = WorkerState.Outcome.succeeded(output: "{}")
 
-    /// A state that registered and claimed `runs` out of a first claim of all slots.
-    static func running(slots: Int, runs: [WorkerState.ClaimedRun]) -> WorkerState {
-        var state = WorkerState(slots: slots, queues: ["default"])
+    static func report(_ runID: Int64, _ outcome: WorkerState.Outcome = success) -> WorkerState.Report {
+        WorkerState.Report(runID: runID, attempt: 1, outcome: outcome)
+    }
+
+    static func send(lane: Int = 0, _ reports: [WorkerState.Report] = [], claim: Int? = nil) -> WorkerState.Action {
+        .send(WorkerState.Exchange(lane: lane, reports: reports, claim: claim))
+    }
+
+    /// Returns a state with `lanes` lanes that registered and received `runs` from its first
+    /// claim, on lane 0.
+    static func running(slots: Int, lanes: Int = 1, runs: [WorkerState.ClaimedRun]) -> WorkerState {
+        var state = WorkerState(slots: slots, queues: ["default"], lanes: lanes)
         _ = state.registered()
-        _ = state.claimed(runs, requested: slots)
+        _ = state.exchanged(lane: 0, unsent: [], claim: .claimed(runs))
         return state
     }
 
     @Test func registeredClaimsAllSlots() {
         var state = WorkerState(slots: 4, queues: ["default"])
-        #expect(state.registered() == [.claim(4)])
+        #expect(state.registered() == [Self.send(claim: 4)])
         #expect(state.phase == .running)
     }
 
-    @Test func oneClaimInFlightAtATime() {
+    @Test func oneExchangeInFlightPerLane() {
         var state = WorkerState(slots: 4, queues: ["default"])
         _ = state.registered()
         #expect(state.notified(queue: "default") == [])
         #expect(state.pollTimerFired() == [])
         // The notifications that arrived meanwhile make the state claim again after the reply.
-        let actions = state.claimed([Self.run(1)], requested: 4)
-        #expect(actions == [.start(Self.run(1)), .claim(3)])
+        let actions = state.exchanged(lane: 0, unsent: [], claim: .claimed([Self.run(1)]))
+        #expect(actions == [.start(Self.run(1)), Self.send(claim: 3)])
     }
 
     @Test func otherQueueNotificationIgnored() {
         var state = Self.running(slots: 4, runs: [])
         #expect(state.notified(queue: "other") == [])
-        #expect(state.notified(queue: "default") == [.claim(4)])
+        #expect(state.notified(queue: "default") == [Self.send(claim: 4)])
     }
 
     @Test func partialClaimWaitsForNotification() {
         var state = Self.running(slots: 4, runs: [])
         _ = state.notified(queue: "default")
-        _ = state.claimed([Self.run(1)], requested: 4)
+        _ = state.exchanged(lane: 0, unsent: [], claim: .claimed([Self.run(1)]))
         let actions = state.finished(runID: 1, attempt: 1, outcome: Self.success)
-        #expect(actions == [.report([.init(runID: 1, attempt: 1, outcome: Self.success)])])
+        #expect(actions == [Self.send([Self.report(1)])])
     }
 
     @Test func fullClaimClaimsWhenSlotFrees() {
         var state = Self.running(slots: 2, runs: [Self.run(1), Self.run(2)])
         #expect(state.notified(queue: "default") == [])
         #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
-        #expect(state.flushDue() == [.report([.init(runID: 1, attempt: 1, outcome: Self.success)]), .claim(1)])
+        #expect(state.flushDue() == [Self.send([Self.report(1)], claim: 1)])
     }
 
     @Test func finishesCoalesceIntoOneBatch() {
         var state = Self.running(slots: 3, runs: [Self.run(1), Self.run(2), Self.run(3)])
         #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
         #expect(state.finished(runID: 2, attempt: 1, outcome: Self.success) == [])
-        let reports = [1, 2].map { WorkerState.Report(runID: $0, attempt: 1, outcome: Self.success) }
-        #expect(state.flushDue() == [.report(reports), .claim(2)])
+        #expect(state.flushDue() == [Self.send([Self.report(1), Self.report(2)], claim: 2)])
     }
 
     @Test func lastFinishFlushesAtOnce() {
         var state = Self.running(slots: 2, runs: [Self.run(1), Self.run(2)])
         #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
         // No handler is left to wait for, so the reports go now.
-        let reports = [1, 2].map { WorkerState.Report(runID: $0, attempt: 1, outcome: Self.success) }
-        #expect(state.finished(runID: 2, attempt: 1, outcome: Self.success) == [.report(reports), .claim(2)])
+        #expect(
+            state.finished(runID: 2, attempt: 1, outcome: Self.success) == [
+                Self.send([Self.report(1), Self.report(2)], claim: 2)
+            ])
         #expect(state.flushDue() == [])
     }
 
-    @Test func reportsBatchWhileOneIsInFlight() {
+    @Test func reportsBatchWhileTheLaneIsBusy() {
         var state = Self.running(slots: 3, runs: [Self.run(1), Self.run(2), Self.run(3)])
         #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
-        let first = state.flushDue()
-        #expect(first.contains(.report([.init(runID: 1, attempt: 1, outcome: Self.success)])))
+        #expect(state.flushDue() == [Self.send([Self.report(1)], claim: 1)])
         let failure = WorkerState.Outcome.failed(message: "boom", retryable: true)
-        #expect(!state.finished(runID: 2, attempt: 1, outcome: failure).contains { if case .report = $0 { true } else { false } })
-        _ = state.finished(runID: 3, attempt: 1, outcome: Self.success)
+        #expect(state.finished(runID: 2, attempt: 1, outcome: failure) == [])
+        #expect(state.finished(runID: 3, attempt: 1, outcome: Self.success) == [])
         #expect(
-            state.reported() == [
-                .report([
-                    .init(runID: 2, attempt: 1, outcome: failure), .init(runID: 3, attempt: 1, outcome: Self.success),
-                ])
+            state.exchanged(lane: 0, unsent: [], claim: .claimed([])) == [
+                Self.send([Self.report(2, failure), Self.report(3)])
             ])
     }
 
     @Test func claimWaitsForReportInFlight() {
         var state = Self.running(slots: 2, runs: [Self.run(1), Self.run(2)])
-        let first = WorkerState.Report(runID: 1, attempt: 1, outcome: Self.success)
-        let second = WorkerState.Report(runID: 2, attempt: 1, outcome: Self.success)
         #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
-        #expect(state.flushDue() == [.report([first]), .claim(1)])
-        #expect(state.claimed([], requested: 1) == [])
-        // Run 2's report waits for the batch in flight, and the claim waits for run 2's report:
-        // sent earlier, it would find run 2 still holding a slot in the database.
-        #expect(state.finished(runID: 2, attempt: 1, outcome: Self.success) == [])
+        #expect(state.flushDue() == [Self.send([Self.report(1)], claim: 1)])
+        #expect(state.exchanged(lane: 0, unsent: [], claim: .claimed([])) == [])
+        // The claim found nothing, so run 2's report goes alone.
+        #expect(state.finished(runID: 2, attempt: 1, outcome: Self.success) == [Self.send([Self.report(2)])])
+        // A claim sent now would find run 2 still holding a slot in the database: it waits for
+        // the report and goes on the same lane after it.
         #expect(state.notified(queue: "default") == [])
-        #expect(state.reported() == [.report([second]), .claim(2)])
+        #expect(state.exchanged(lane: 0, unsent: [], claim: nil) == [Self.send(claim: 2)])
     }
 
     @Test func failedReportIsSentAgain() {
         var state = Self.running(slots: 1, runs: [Self.run(1)])
-        let report = WorkerState.Report(runID: 1, attempt: 1, outcome: Self.success)
-        _ = state.finished(runID: 1, attempt: 1, outcome: Self.success)
-        #expect(state.reportFailed([report]) == [])
-        #expect(state.reportRetryDue() == [.report([report])])
+        #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [Self.send([Self.report(1)], claim: 1)])
+        #expect(state.exchanged(lane: 0, unsent: [Self.report(1)], claim: .failed) == [])
+        #expect(state.reportRetryDue() == [Self.send([Self.report(1)], claim: 1)])
+    }
+
+    @Test func failedClaimWaitsForThePollTimer() {
+        var state = WorkerState(slots: 2, queues: ["default"])
+        _ = state.registered()
+        #expect(state.exchanged(lane: 0, unsent: [], claim: .failed) == [])
+        #expect(state.pollTimerFired() == [Self.send(claim: 2)])
+    }
+
+    // MARK: Two lanes
+
+    @Test func registeredClaimsAShareOnEveryLane() {
+        var state = WorkerState(slots: 10, queues: ["default"], lanes: 2)
+        #expect(state.registered() == [Self.send(lane: 0, claim: 5), Self.send(lane: 1, claim: 5)])
+        // Both lanes are busy: nothing more to send.
+        #expect(state.notified(queue: "default") == [])
+    }
+
+    @Test func reportTakesTheIdleLaneWhileTheOtherClaims() {
+        var state = WorkerState(slots: 4, queues: ["default"], lanes: 2)
+        _ = state.registered()
+        #expect(state.exchanged(lane: 0, unsent: [], claim: .claimed([Self.run(1), Self.run(2)])) == [
+            .start(Self.run(1)), .start(Self.run(2)),
+        ])
+        #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
+        // Lane 1's claim of 2 is in flight, so lane 0 requests the one freed slot only.
+        #expect(state.flushDue() == [Self.send(lane: 0, [Self.report(1)], claim: 1)])
+        // Lane 1's claim found fewer runs than it requested, so no more claims until notified.
+        #expect(state.exchanged(lane: 1, unsent: [], claim: .claimed([Self.run(3)])) == [.start(Self.run(3))])
+        #expect(state.finished(runID: 2, attempt: 1, outcome: Self.success) == [.scheduleFlush])
+        #expect(state.flushDue() == [Self.send(lane: 1, [Self.report(2)])])
+        #expect(state.exchanged(lane: 0, unsent: [], claim: .claimed([])) == [])
+        #expect(state.notified(queue: "default") == [Self.send(lane: 0, claim: 2)])
+    }
+
+    @Test func drainWaitsForEveryLane() {
+        var state = WorkerState(slots: 4, queues: ["default"], lanes: 2)
+        _ = state.registered()
+        #expect(state.drainRequested() == [.startDrainTimer])
+        #expect(state.exchanged(lane: 0, unsent: [], claim: .claimed([Self.run(1)])) == [.start(Self.run(1))])
+        #expect(state.exchanged(lane: 1, unsent: [], claim: .claimed([Self.run(2)])) == [.start(Self.run(2))])
+        // A draining worker sends each report at once.
+        #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [Self.send(lane: 0, [Self.report(1)])])
+        #expect(state.finished(runID: 2, attempt: 1, outcome: Self.success) == [Self.send(lane: 1, [Self.report(2)])])
+        #expect(state.exchanged(lane: 1, unsent: [], claim: nil) == [])
+        #expect(state.exchanged(lane: 0, unsent: [], claim: nil) == [.stop])
+    }
+
+    /// Drives the state against a simulated database through thousands of random steps: handlers
+    /// finish in random order, exchanges return in random order, notifications and flushes come
+    /// at random. The database records each report and then runs the claim. Every claim
+    /// must ask for no more slots than the database has free when it runs, so a short claim
+    /// always means the backlog was empty; every run must finish exactly once.
+    @Test(arguments: [1, 2, 3])
+    func claimsRequestOnlyFreedSlots(lanes: Int) {
+        var random = SplitMix64(seed: UInt64(lanes) * 7919)
+        let slots = 7
+        var state = WorkerState(slots: slots, queues: ["default"], lanes: lanes)
+        var leases: Set<Int64> = []
+        var backlog: [Int64] = Array(1...400)
+        var executing: [Int64] = []
+        var inFlight: [Int: WorkerState.Exchange] = [:]
+        var isFlushDue = false
+        var finishedRuns: [Int64: Int] = [:]
+
+        func perform(_ actions: [WorkerState.Action]) {
+            for action in actions {
+                switch action {
+                case .send(let exchange):
+                    #expect(inFlight[exchange.lane] == nil, "lane \(exchange.lane) carries one exchange at a time")
+                    inFlight[exchange.lane] = exchange
+                case .start(let run):
+                    executing.append(run.runID)
+                case .scheduleFlush:
+                    isFlushDue = true
+                default:
+                    break
+                }
+            }
+            #expect(state.executingCount <= slots)
+        }
+
+        perform(state.registered())
+        var steps = 0
+        while (!backlog.isEmpty || !executing.isEmpty || !inFlight.isEmpty || isFlushDue) && steps < 100_000 {
+            steps += 1
+            switch random.next() % 4 {
+            case 0 where !executing.isEmpty:
+                let runID = executing.remove(at: Int(random.next() % UInt64(executing.count)))
+                finishedRuns[runID, default: 0] += 1
+                perform(state.finished(runID: runID, attempt: 1, outcome: Self.success))
+            case 1 where !inFlight.isEmpty:
+                let lane = inFlight.keys.sorted()[Int(random.next() % UInt64(inFlight.count))]
+                let exchange = inFlight.removeValue(forKey: lane)!
+                for report in exchange.reports {
+                    #expect(leases.remove(report.runID) != nil, "run \(report.runID) is reported once")
+                }
+                var claim: WorkerState.ClaimResult?
+                if let requested = exchange.claim {
+                    let free = slots - leases.count
+                    #expect(requested <= free, "a claim of \(requested) found \(free) free slots")
+                    let runs = backlog.prefix(min(requested, free))
+                    backlog.removeFirst(runs.count)
+                    leases.formUnion(runs)
+                    claim = .claimed(runs.map { Self.run($0) })
+                }
+                perform(state.exchanged(lane: lane, unsent: [], claim: claim))
+            case 2 where isFlushDue:
+                isFlushDue = false
+                perform(state.flushDue())
+            default:
+                perform(state.notified(queue: "default"))
+            }
+        }
+        #expect(backlog.isEmpty)
+        #expect(leases.isEmpty)
+        #expect(finishedRuns.count == 400)
+        #expect(finishedRuns.values.allSatisfy { $0 == 1 })
     }
 
     @Test func staleFinishIgnored() {
@@ -154,7 +277,7 @@ import Testing
         #expect(state.registered() == [])
         // Run 1's report waits briefly for run 2, then goes with the claim for the freed slot.
         #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
-        #expect(state.pollTimerFired() == [.report([.init(runID: 1, attempt: 1, outcome: Self.success)]), .claim(1)])
+        #expect(state.pollTimerFired() == [Self.send([Self.report(1)], claim: 1)])
     }
 
     @Test func drainWaitsForHandlersThenStops() {
@@ -162,8 +285,8 @@ import Testing
         #expect(state.drainRequested() == [.startDrainTimer])
         #expect(state.notified(queue: "default") == [])
         let actions = state.finished(runID: 1, attempt: 1, outcome: Self.success)
-        #expect(actions == [.report([.init(runID: 1, attempt: 1, outcome: Self.success)])])
-        #expect(state.reported() == [.stop])
+        #expect(actions == [Self.send([Self.report(1)])])
+        #expect(state.exchanged(lane: 0, unsent: [], claim: nil) == [.stop])
         #expect(state.phase == .stopped)
     }
 
@@ -180,14 +303,31 @@ import Testing
         var state = WorkerState(slots: 2, queues: ["default"])
         _ = state.registered()
         #expect(state.drainRequested() == [.startDrainTimer])
-        let actions = state.claimed([Self.run(5)], requested: 2)
+        let actions = state.exchanged(lane: 0, unsent: [], claim: .claimed([Self.run(5)]))
         #expect(actions == [.start(Self.run(5))])
         _ = state.finished(runID: 5, attempt: 1, outcome: Self.success)
-        #expect(state.reported() == [.stop])
+        #expect(state.exchanged(lane: 0, unsent: [], claim: nil) == [.stop])
     }
 
     @Test func idleDrainStopsAtOnce() {
         var state = Self.running(slots: 2, runs: [])
         #expect(state.drainRequested() == [.startDrainTimer, .stop])
+    }
+}
+
+/// A small deterministic generator, so that a failing sequence repeats.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
     }
 }

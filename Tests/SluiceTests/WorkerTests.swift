@@ -38,6 +38,57 @@ struct Fatal: NonRetryableError {}
         await fixture.close()
     }
 
+    @Test func twoConnectionsShareTheSlots() async throws {
+        let fixture = try await SluiceFixture.make()
+        let executing = Counter()
+        let short = Sluice.task("short", retries: .none) { (_: Empty, _: TaskContext) in
+            executing.add(1)
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...3)))
+            executing.add(-1)
+        }
+        try await fixture.client.define(short)
+        let runs = try await fixture.client.enqueueMany(short, Array(repeating: Empty(), count: 300))
+        let worker = Worker(
+            client: fixture.client, name: "two-lanes", slots: 4, tasks: [short], pollInterval: .milliseconds(200),
+            handleSignals: false, connections: 2)
+        let running = fixture.start(worker)
+        // Two connections for claims and reports, and the listener.
+        try await waitUntil("the worker opened its connections") {
+            let rows = try await fixture.sql.query(
+                "SELECT count(*)::int FROM pg_stat_activity WHERE application_name = 'sluice-worker two-lanes'")
+            return try rows[0].decode(Int.self, at: 0) == 3
+        }
+        for run in runs {
+            _ = try await run.result(timeout: .seconds(30))
+        }
+        #expect(executing.maximum == 4)
+        let statuses = try await fixture.sql.query(
+            "SELECT status::text, count(*)::int FROM sluice.runs WHERE task = 'short' GROUP BY 1")
+        #expect(statuses.count == 1)
+        #expect(try statuses[0].decode(String.self, at: 0) == "succeeded")
+        #expect(try statuses[0].decode(Int.self, at: 1) == 300)
+        worker.shutdown()
+        try await running.value
+        await fixture.close()
+    }
+
+    @Test func invalidSlotsAndConnectionsAreRejected() async throws {
+        let fixture = try await SluiceFixture.make()
+        let noop = Sluice.task("noop") { (_: Empty, _: TaskContext) in }
+        let cases: [(Worker, String)] = [
+            (Worker(client: fixture.client, slots: 0, tasks: [noop], handleSignals: false),
+             "invalid slots: 0; allowed values are 1 to 100000"),
+            (Worker(client: fixture.client, tasks: [noop], handleSignals: false, connections: 9),
+             "invalid connections: 9; allowed values are 1 to 8"),
+        ]
+        for (worker, message) in cases {
+            let error = await #expect(throws: SluiceError.self) { try await worker.run() }
+            #expect(error?.message == message)
+            #expect(error?.code == .invalidOption)
+        }
+        await fixture.close()
+    }
+
     @Test func failingHandlerRetriedThenSucceeds() async throws {
         let fixture = try await SluiceFixture.make()
         let flaky = Sluice.task("flaky", retries: .fixed(maxAttempts: 3, delay: .zero)) {
