@@ -39,7 +39,9 @@ public final class Worker: Sendable {
     public let handlesSignals: Bool
     /// The number of connections that carry the worker's claims and reports. With two, the
     /// database records one batch of outcomes and claims more runs while it processes the other
-    /// batch. The worker opens one more connection to listen for notifications.
+    /// batch. That helps a lone worker with many slots when the database has idle cores, and
+    /// slows several worker processes sharing a small database. The worker opens one more
+    /// connection to listen for notifications.
     public let connections: Int
 
     let logger: any SluiceLogger
@@ -61,14 +63,13 @@ public final class Worker: Sendable {
     ///   - drainTimeout: how long a shutdown waits for handlers; default 30 s.
     ///   - pollInterval: the fallback claim interval; default 2 s.
     ///   - handleSignals: install SIGINT and SIGTERM handlers in `run()`; default true.
-    ///   - connections: connections for claims and reports, 1 to 8; default nil: 2 for a worker
-    ///     with 20 slots or more, 1 below that.
+    ///   - connections: connections for claims and reports, 1 to 8; default 1.
     ///   - logger: where the worker logs; default nil (the client's logger).
     public init(
         client: SluiceClient, name: String = "worker", slots: Int = 10, tasks: [any AnyTaskDefinition],
         queues: [String]? = nil, labels: [String: LabelValue] = [:], leaseTimeout: Duration = .seconds(30),
         drainTimeout: Duration = .seconds(30), pollInterval: Duration = .seconds(2), handleSignals: Bool = true,
-        connections: Int? = nil, logger: (any SluiceLogger)? = nil
+        connections: Int = 1, logger: (any SluiceLogger)? = nil
     ) {
         self.client = client
         self.name = name
@@ -80,7 +81,7 @@ public final class Worker: Sendable {
         self.drainTimeout = drainTimeout
         self.pollInterval = pollInterval
         self.handlesSignals = handleSignals
-        self.connections = connections ?? (slots >= 20 ? 2 : 1)
+        self.connections = connections
         self.logger = logger ?? client.logger
     }
 

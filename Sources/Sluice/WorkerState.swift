@@ -210,7 +210,21 @@ struct WorkerState: Sendable {
         if !unsent.isEmpty || claim == .failed {
             return actions + stopIfDrained()
         }
-        return actions + flushAndClaim() + stopIfDrained()
+        return actions + flushSoon() + stopIfDrained()
+    }
+
+    /// Sends what is pending now, or after `coalescingDelay` while handlers still execute and
+    /// reports wait: short handlers may finish a moment later, and their reports and the claim
+    /// for their slots then travel in one exchange instead of one each.
+    private mutating func flushSoon() -> [Action] {
+        guard phase == .running, !executions.isEmpty, !pendingReports.isEmpty, idleLane != nil else {
+            return flushAndClaim()
+        }
+        guard !isFlushScheduled else {
+            return []
+        }
+        isFlushScheduled = true
+        return [.scheduleFlush]
     }
 
     /// Sends the pending reports and, if `claimIfPossible` allows, a claim on each idle lane
@@ -254,17 +268,7 @@ struct WorkerState: Sendable {
         }
         executions.removeValue(forKey: runID)
         pendingReports.append(Report(runID: runID, attempt: attempt, outcome: outcome))
-        // While other handlers still execute, short ones may finish a moment later: waiting
-        // `coalescingDelay` lets their reports, and the claim for their slots, travel in one
-        // round trip instead of one each.
-        if phase == .running, !executions.isEmpty, idleLane != nil, !isFlushScheduled {
-            isFlushScheduled = true
-            return [.scheduleFlush]
-        }
-        if isFlushScheduled, !executions.isEmpty {
-            return stopIfDrained()
-        }
-        return flushAndClaim() + stopIfDrained()
+        return flushSoon() + stopIfDrained()
     }
 
     /// The coalescing delay after a finished attempt passed: send what waited.

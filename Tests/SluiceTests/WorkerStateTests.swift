@@ -85,6 +85,26 @@ import Testing
         #expect(state.flushDue() == [])
     }
 
+    @Test func replyWaitsForItsRunsBeforeReporting() {
+        var state = Self.running(slots: 10, runs: (1...10).map { Self.run($0) })
+        for runID: Int64 in 1...9 {
+            _ = state.finished(runID: runID, attempt: 1, outcome: Self.success)
+        }
+        #expect(state.flushDue() == [Self.send((1...9).map { Self.report($0) }, claim: 9)])
+        _ = state.finished(runID: 10, attempt: 1, outcome: Self.success)
+        // Run 10's report does not go at once with a claim for its one slot: the nine runs just
+        // claimed may finish within the coalescing delay, and all ten reports then go together.
+        let claimed = (11...19).map { Self.run($0) }
+        #expect(state.exchanged(lane: 0, unsent: [], claim: .claimed(claimed)) == claimed.map { .start($0) } + [.scheduleFlush])
+        for runID: Int64 in 11...18 {
+            #expect(state.finished(runID: runID, attempt: 1, outcome: Self.success) == [])
+        }
+        #expect(
+            state.finished(runID: 19, attempt: 1, outcome: Self.success) == [
+                Self.send((10...19).map { Self.report($0) }, claim: 10)
+            ])
+    }
+
     @Test func reportsBatchWhileTheLaneIsBusy() {
         var state = Self.running(slots: 3, runs: [Self.run(1), Self.run(2), Self.run(3)])
         #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
