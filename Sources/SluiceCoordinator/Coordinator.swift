@@ -242,17 +242,17 @@ public final class Coordinator: Sendable {
     private func vacuumHotTables(session: inout Session) async -> CoordinatorState.Event {
         do {
             let connection = try await leaderConnection(session)
-            let rows = try await connection.query("SELECT t::text FROM sluice.hot_tables_to_vacuum() AS t")
-            var vacuumed = 0
-            for row in rows {
-                let table = try row.decode(String.self, at: 0)
+            let rows = try await connection.query(
+                "SELECT ARRAY(SELECT t::text FROM sluice.hot_tables_to_vacuum() AS t), sluice.hot_tables_dead_rows()")
+            let tables = try rows[0].decode([String].self, at: 0)
+            let deadRows = try rows[0].decode(Int.self, at: 1)
+            for table in tables {
                 try await connection.execute("VACUUM (SKIP_LOCKED) \(table)")
-                vacuumed += 1
                 logger.debug("vacuumed a hot table", ["table": table])
             }
-            return .vacuumFinished(vacuumed: vacuumed, at: .now)
+            return .vacuumFinished(vacuumed: tables.count, deadRows: deadRows, at: .now)
         } catch {
-            return failure(error, during: "vacuum", otherwise: .vacuumFinished(vacuumed: 0, at: .now))
+            return failure(error, during: "vacuum", otherwise: .vacuumFinished(vacuumed: 0, deadRows: 0, at: .now))
         }
     }
 

@@ -17,11 +17,11 @@ public struct CoordinatorOptions: Sendable, Hashable {
     /// default 60 s.
     public var maintenanceInterval: Duration
     /// How often the leader looks for hot tables (`sluice.ready`, `sluice.leases` and the
-    /// other tables of live runs) with more dead rows than live ones, and vacuums them.
-    /// Default 5 s. Autovacuum visits a database at most once per `autovacuum_naptime` (1 min
-    /// by default). A busy queue leaves dead rows faster than that, and every claim reads past
-    /// the dead entries at the head of the claim index. While a look finds nothing to vacuum,
-    /// the next one waits twice as long, up to `maintenanceInterval`.
+    /// other tables of live runs) with 1,000 dead rows or more, and vacuums them.
+    /// Default 2 s. Autovacuum visits a database at most once per `autovacuum_naptime` (1 min
+    /// by default). A busy queue leaves dead rows faster than that, and every claim reads the
+    /// index pages of the dead entries at the head of the claim index. While a look finds
+    /// nothing to vacuum, the next one waits twice as long, up to `maintenanceInterval`.
     public var vacuumInterval: Duration
     /// How long the leader waits before calling `tick()` again after it failed with a
     /// server error; default 1 s.
@@ -37,7 +37,7 @@ public struct CoordinatorOptions: Sendable, Hashable {
         maximumSleep: Duration = .seconds(30),
         minimumSleep: Duration = .milliseconds(5),
         maintenanceInterval: Duration = .seconds(60),
-        vacuumInterval: Duration = .seconds(5),
+        vacuumInterval: Duration = .seconds(2),
         errorRetryDelay: Duration = .seconds(1),
         reconnectPolicy: ReconnectPolicy = ReconnectPolicy(
             initialDelay: .milliseconds(100), maximumDelay: .seconds(5), maximumAttempts: nil)

@@ -41,8 +41,9 @@ public struct CoordinatorState: Sendable {
         case tickFailed
         /// `maintain()` returned or failed; either way the next run is an interval away.
         case maintenanceFinished(at: ContinuousClock.Instant)
-        /// The look for hot tables to vacuum finished, having vacuumed `vacuumed` tables.
-        case vacuumFinished(vacuumed: Int, at: ContinuousClock.Instant)
+        /// The look for hot tables to vacuum finished, having vacuumed `vacuumed` tables. The
+        /// hot tables had `deadRows` dead rows in all before it vacuumed.
+        case vacuumFinished(vacuumed: Int, deadRows: Int, at: ContinuousClock.Instant)
         /// A sleep or wait ended: its time passed, a timer notification arrived, or the
         /// listener reconnected.
         case wokeUp(at: ContinuousClock.Instant)
@@ -84,8 +85,12 @@ public struct CoordinatorState: Sendable {
     /// When the leader next looks for hot tables to vacuum; nil while not leading.
     public private(set) var nextVacuumAt: ContinuousClock.Instant?
     /// The wait before the next look for hot tables: `vacuumInterval`, doubled after each look
-    /// that vacuumed nothing, up to `maintenanceInterval`.
+    /// that vacuumed nothing and found no more dead rows than the previous look, up to
+    /// `maintenanceInterval`.
     private var vacuumDelay: Duration
+    /// The dead rows the previous look left in the hot tables: those it found, or none when
+    /// it vacuumed.
+    private var deadRowsLeft = 0
 
     private var reconnectBackoff: ReconnectBackoff
     private var failedTicks = 0
@@ -138,10 +143,15 @@ public struct CoordinatorState: Sendable {
         case .maintenanceFinished(let now):
             nextMaintenanceAt = now + options.maintenanceInterval
             return .tick(limit: options.tickLimit)
-        case .vacuumFinished(let vacuumed, let now):
-            vacuumDelay =
-                vacuumed > 0
-                ? options.vacuumInterval : min(vacuumDelay * 2, max(options.maintenanceInterval, options.vacuumInterval))
+        case .vacuumFinished(let vacuumed, let deadRows, let now):
+            // Runs that still flow leave dead rows behind, so the next look stays near: after an
+            // idle minute a sudden load would otherwise go unvacuumed for up to a minute.
+            if vacuumed > 0 || deadRows > deadRowsLeft {
+                vacuumDelay = options.vacuumInterval
+            } else {
+                vacuumDelay = min(vacuumDelay * 2, max(options.maintenanceInterval, options.vacuumInterval))
+            }
+            deadRowsLeft = vacuumed > 0 ? 0 : deadRows
             nextVacuumAt = now + vacuumDelay
             return .tick(limit: options.tickLimit)
         case .wokeUp:

@@ -51,14 +51,15 @@ SELECT * FROM sluice.run_result(:old1);
 -- The key of a dropped run can be used again.
 SELECT sluice.enqueue('job', '{}', idempotency_key => 'old-key') <> :old1 AS key_reusable;
 
--- The coordinator vacuums the tables of live runs once their dead rows
--- outnumber the live ones (and reach min_dead).
+-- The coordinator vacuums the tables of live runs once their dead rows reach
+-- min_dead.
 SELECT sluice.define_task('churn');
 SELECT count(*) FROM unnest(sluice.enqueue_many('churn', array_fill('{}'::jsonb, ARRAY[300]))) AS ids;
 DELETE FROM sluice.ready r USING sluice.runs u WHERE u.id = r.run_id AND u.task = 'churn' AND r.run_id % 3 <> 0;
 SELECT pg_stat_force_next_flush();
 SELECT 'sluice.ready'::regclass IN (SELECT sluice.hot_tables_to_vacuum(min_dead => 100)) AS ready_listed;
 SELECT 'sluice.ready'::regclass IN (SELECT sluice.hot_tables_to_vacuum()) AS listed_below_min_dead;
+SELECT sluice.hot_tables_dead_rows() >= 200 AS dead_rows_counted;
 VACUUM sluice.ready;
 SELECT pg_stat_force_next_flush();
 SELECT 'sluice.ready'::regclass IN (SELECT sluice.hot_tables_to_vacuum(min_dead => 100)) AS listed_after_vacuum;
