@@ -39,8 +39,9 @@ public final class Worker: Sendable {
     public let handlesSignals: Bool
     /// The number of connections that carry the worker's claims and reports. With two, the
     /// database records one batch of outcomes and claims more runs while it processes the other
-    /// batch. That helps a lone worker with many slots when the database has idle cores, and
-    /// slows several worker processes sharing a small database. The worker opens one more
+    /// batch. That can help a lone worker with many slots when the database has idle cores (on
+    /// two cores the gain was within the measurement spread), and it slowed several worker
+    /// processes sharing a two-core database by a quarter. The worker opens one more
     /// connection to listen for notifications.
     public let connections: Int
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything that happens to a running worker, delivered to its event loop in order.
 enum WorkerEvent: Sendable {
     case registered
@@ -12,7 +14,8 @@ enum WorkerEvent: Sendable {
     case flushDue
     case heartbeatSucceeded(lostRunIDs: [Int64])
     case heartbeatFailed
-    case workerExpired
+    /// The database stopped this incarnation (SL005).
+    case workerExpired(UUID)
     case deadlinePassed(runID: Int64, attempt: Int)
     case drainRequested
     case drainTimedOut

@@ -59,6 +59,11 @@ actor WorkerRuntime {
         }
         try await start()
         for await event in mergedEvents {
+            // A call sent by an earlier incarnation may fail with SL005 after the worker has
+            // registered again; the current incarnation is alive.
+            if case .workerExpired(let expired) = event, expired != workerID {
+                continue
+            }
             observe(event)
             let actions = state.apply(event)
             if await perform(actions) {
@@ -117,7 +122,15 @@ actor WorkerRuntime {
             throw SluiceError.from(error)
         }
         lanes = connections.map(WorkerDatabase.init(connection:))
-        try await register(isFirst: true)
+        do {
+            try await register(isFirst: true)
+        } catch {
+            listener?.close()
+            for lane in lanes {
+                await lane.connection.close()
+            }
+            throw error
+        }
         consumeNotifications()
         startTimers()
         logger.info(
@@ -373,19 +386,21 @@ actor WorkerRuntime {
                 continuation.yield(.heartbeatSucceeded(lostRunIDs: lost))
             } catch {
                 continuation.yield(.heartbeatFailed)
-                Self.handleDatabaseError(error, during: "heartbeat", logger: logger, continuation: continuation)
+                Self.handleDatabaseError(
+                    error, during: "heartbeat", workerID: workerID, logger: logger, continuation: continuation)
             }
         }
     }
 
-    /// Logs a database error; SL005 means the incarnation was stopped and must register again.
+    /// Logs a database error; SL005 means incarnation `workerID` was stopped and must register
+    /// again.
     private static func handleDatabaseError(
-        _ error: any Error, during operation: String, logger: any SluiceLogger,
+        _ error: any Error, during operation: String, workerID: UUID, logger: any SluiceLogger,
         continuation: AsyncStream<WorkerEvent>.Continuation
     ) {
         let sluiceError = SluiceError.from(error)
         if sluiceError.code == .workerNotRegistered {
-            continuation.yield(.workerExpired)
+            continuation.yield(.workerExpired(workerID))
             return
         }
         logger.error("\(operation) failed", ["error": sluiceError.description])
@@ -437,7 +452,8 @@ actor WorkerRuntime {
                     }
                 case .failure(let error):
                     claim = .failed
-                    Self.handleDatabaseError(error, during: "claim", logger: logger, continuation: continuation)
+                    Self.handleDatabaseError(
+                        error, during: "claim", workerID: workerID, logger: logger, continuation: continuation)
                 }
             }
             continuation.yield(.exchanged(lane: lane, unsent: reportsLost ? exchange.reports : [], claim: claim))

@@ -12,8 +12,9 @@ import Foundation
 /// finishing at the same moment.
 ///
 /// A claim requests only slots the database has already freed: not slots whose reports are
-/// still in flight on another lane, nor slots that another claim in flight requested.
-/// So a claim that returns fewer runs than it asked for means the queues had no more.
+/// still in flight on another lane, nor slots that another claim in flight requested. So a
+/// claim that returns fewer runs than it requested means that no more were claimable: the
+/// queues were empty, or the rest were gated, locked by other claims or routed elsewhere.
 struct WorkerState: Sendable {
     /// The lifecycle of the worker.
     enum Phase: Sendable, Hashable {
@@ -207,8 +208,12 @@ struct WorkerState: Sendable {
         case nil:
             break
         }
-        if !unsent.isEmpty || claim == .failed {
+        if !unsent.isEmpty {
             return actions + stopIfDrained()
+        }
+        if claim == .failed {
+            // The reports that waited still go; the claim waits for the poll timer.
+            return actions + flushAndClaim(claiming: false) + stopIfDrained()
         }
         return actions + flushSoon() + stopIfDrained()
     }
@@ -227,12 +232,12 @@ struct WorkerState: Sendable {
         return [.scheduleFlush]
     }
 
-    /// Sends the pending reports and, if `claimIfPossible` allows, a claim on each idle lane
-    /// while there is something to send. The pending reports go in the first exchange.
-    private mutating func flushAndClaim() -> [Action] {
+    /// Sends the pending reports and, if `claiming` and `claimIfPossible` allow, a claim on each
+    /// idle lane while there is something to send. The pending reports go in the first exchange.
+    private mutating func flushAndClaim(claiming: Bool = true) -> [Action] {
         var actions: [Action] = []
         while let lane = idleLane {
-            let claim = claimIfPossible()
+            let claim = claiming ? claimIfPossible() : nil
             guard claim != nil || !pendingReports.isEmpty else {
                 break
             }

@@ -236,23 +236,28 @@ public final class Coordinator: Sendable {
         }
     }
 
-    /// Vacuums the hot tables whose dead rows outnumber their live ones. VACUUM cannot run inside
-    /// a function, so the coordinator issues it. `SKIP_LOCKED` passes over a table that another
-    /// VACUUM holds.
+    /// Vacuums the hot tables that have 1,000 dead rows or more, and counts the dead rows before
+    /// and after. VACUUM cannot run inside a function, so the coordinator issues it.
+    /// `SKIP_LOCKED` passes over a table that another VACUUM holds.
     private func vacuumHotTables(session: inout Session) async -> CoordinatorState.Event {
         do {
             let connection = try await leaderConnection(session)
             let rows = try await connection.query(
                 "SELECT ARRAY(SELECT t::text FROM sluice.hot_tables_to_vacuum() AS t), sluice.hot_tables_dead_rows()")
             let tables = try rows[0].decode([String].self, at: 0)
-            let deadRows = try rows[0].decode(Int.self, at: 1)
+            let deadRowsBefore = try rows[0].decode(Int.self, at: 1)
+            guard !tables.isEmpty else {
+                return .vacuumFinished(deadRowsBefore: deadRowsBefore, deadRowsAfter: deadRowsBefore, at: .now)
+            }
             for table in tables {
                 try await connection.execute("VACUUM (SKIP_LOCKED) \(table)")
                 logger.debug("vacuumed a hot table", ["table": table])
             }
-            return .vacuumFinished(vacuumed: tables.count, deadRows: deadRows, at: .now)
+            let after = try await connection.query("SELECT sluice.hot_tables_dead_rows()")
+            let deadRowsAfter = try after[0].decode(Int.self, at: 0)
+            return .vacuumFinished(deadRowsBefore: deadRowsBefore, deadRowsAfter: deadRowsAfter, at: .now)
         } catch {
-            return failure(error, during: "vacuum", otherwise: .vacuumFinished(vacuumed: 0, deadRows: 0, at: .now))
+            return failure(error, during: "vacuum", otherwise: .vacuumFinished(deadRowsBefore: 0, deadRowsAfter: 0, at: .now))
         }
     }
 

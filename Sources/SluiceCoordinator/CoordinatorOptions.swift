@@ -20,8 +20,9 @@ public struct CoordinatorOptions: Sendable, Hashable {
     /// other tables of live runs) with 1,000 dead rows or more, and vacuums them.
     /// Default 2 s. Autovacuum visits a database at most once per `autovacuum_naptime` (1 min
     /// by default). A busy queue leaves dead rows faster than that, and every claim reads the
-    /// index pages of the dead entries at the head of the claim index. While a look finds
-    /// nothing to vacuum, the next one waits twice as long, up to `maintenanceInterval`.
+    /// index pages of the dead entries at the head of the claim index. While the looks remove
+    /// no dead rows and find no new ones, each waits twice as long as the one before, up to
+    /// `maintenanceInterval`.
     public var vacuumInterval: Duration
     /// How long the leader waits before calling `tick()` again after it failed with a
     /// server error; default 1 s.

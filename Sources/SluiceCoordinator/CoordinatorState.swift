@@ -41,9 +41,9 @@ public struct CoordinatorState: Sendable {
         case tickFailed
         /// `maintain()` returned or failed; either way the next run is an interval away.
         case maintenanceFinished(at: ContinuousClock.Instant)
-        /// The look for hot tables to vacuum finished, having vacuumed `vacuumed` tables. The
-        /// hot tables had `deadRows` dead rows in all before it vacuumed.
-        case vacuumFinished(vacuumed: Int, deadRows: Int, at: ContinuousClock.Instant)
+        /// The look for hot tables to vacuum finished. The hot tables had `deadRowsBefore` dead
+        /// rows in all when it looked and `deadRowsAfter` once it had vacuumed what it listed.
+        case vacuumFinished(deadRowsBefore: Int, deadRowsAfter: Int, at: ContinuousClock.Instant)
         /// A sleep or wait ended: its time passed, a timer notification arrived, or the
         /// listener reconnected.
         case wokeUp(at: ContinuousClock.Instant)
@@ -85,11 +85,10 @@ public struct CoordinatorState: Sendable {
     /// When the leader next looks for hot tables to vacuum; nil while not leading.
     public private(set) var nextVacuumAt: ContinuousClock.Instant?
     /// The wait before the next look for hot tables: `vacuumInterval`, doubled after each look
-    /// that vacuumed nothing and found no more dead rows than the previous look, up to
+    /// that removed no dead rows and found no more than the previous look left, up to
     /// `maintenanceInterval`.
     private var vacuumDelay: Duration
-    /// The dead rows the previous look left in the hot tables: those it found, or none when
-    /// it vacuumed.
+    /// The dead rows the previous look left in the hot tables.
     private var deadRowsLeft = 0
 
     private var reconnectBackoff: ReconnectBackoff
@@ -129,6 +128,7 @@ public struct CoordinatorState: Sendable {
             nextMaintenanceAt = now
             vacuumDelay = options.vacuumInterval
             nextVacuumAt = now + vacuumDelay
+            deadRowsLeft = 0
             return .listen
         case .lockHeldElsewhere:
             return .waitForLeadership(options.leadershipRetryInterval)
@@ -143,15 +143,16 @@ public struct CoordinatorState: Sendable {
         case .maintenanceFinished(let now):
             nextMaintenanceAt = now + options.maintenanceInterval
             return .tick(limit: options.tickLimit)
-        case .vacuumFinished(let vacuumed, let deadRows, let now):
+        case .vacuumFinished(let deadRowsBefore, let deadRowsAfter, let now):
             // Runs that still flow leave dead rows behind, so the next look stays near: after an
-            // idle minute a sudden load would otherwise go unvacuumed for up to a minute.
-            if vacuumed > 0 || deadRows > deadRowsLeft {
+            // idle minute a sudden load would otherwise go unvacuumed for up to a minute. A
+            // vacuum that removed nothing (a snapshot still sees the rows) is no reason to stay.
+            if deadRowsBefore > deadRowsLeft || deadRowsAfter < deadRowsBefore {
                 vacuumDelay = options.vacuumInterval
             } else {
                 vacuumDelay = min(vacuumDelay * 2, max(options.maintenanceInterval, options.vacuumInterval))
             }
-            deadRowsLeft = vacuumed > 0 ? 0 : deadRows
+            deadRowsLeft = deadRowsAfter
             nextVacuumAt = now + vacuumDelay
             return .tick(limit: options.tickLimit)
         case .wokeUp:

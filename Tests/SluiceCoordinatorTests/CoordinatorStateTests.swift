@@ -127,14 +127,14 @@ import Testing
         #expect(state.handle(.ticked(idleTick(secondsUntilDue: nil), at: start)) == .sleep(.seconds(5)))
         let first = start + .seconds(5)
         #expect(state.handle(.ticked(idleTick(secondsUntilDue: nil), at: first)) == .vacuumHotTables)
-        #expect(state.handle(.vacuumFinished(vacuumed: 0, deadRows: 0, at: first)) == .tick(limit: 1000))
+        #expect(state.handle(.vacuumFinished(deadRowsBefore: 0, deadRowsAfter: 0, at: first)) == .tick(limit: 1000))
         #expect(state.nextVacuumAt == first + .seconds(10))
-        _ = state.handle(.vacuumFinished(vacuumed: 0, deadRows: 0, at: first))
-        _ = state.handle(.vacuumFinished(vacuumed: 0, deadRows: 0, at: first))
-        _ = state.handle(.vacuumFinished(vacuumed: 0, deadRows: 0, at: first))
+        _ = state.handle(.vacuumFinished(deadRowsBefore: 0, deadRowsAfter: 0, at: first))
+        _ = state.handle(.vacuumFinished(deadRowsBefore: 0, deadRowsAfter: 0, at: first))
+        _ = state.handle(.vacuumFinished(deadRowsBefore: 0, deadRowsAfter: 0, at: first))
         // Doubling stops at the maintenance interval.
         #expect(state.nextVacuumAt == first + .seconds(60))
-        _ = state.handle(.vacuumFinished(vacuumed: 1, deadRows: 5_000, at: first))
+        _ = state.handle(.vacuumFinished(deadRowsBefore: 5_000, deadRowsAfter: 0, at: first))
         #expect(state.nextVacuumAt == first + .seconds(5))
     }
 
@@ -144,17 +144,21 @@ import Testing
         _ = state.handle(.connected)
         _ = state.handle(.lockAcquired(at: start))
         // Fewer dead rows than a vacuum needs, but more at each look: runs are flowing.
-        _ = state.handle(.vacuumFinished(vacuumed: 0, deadRows: 300, at: start))
+        _ = state.handle(.vacuumFinished(deadRowsBefore: 300, deadRowsAfter: 300, at: start))
         #expect(state.nextVacuumAt == start + .seconds(2))
-        _ = state.handle(.vacuumFinished(vacuumed: 0, deadRows: 600, at: start))
+        _ = state.handle(.vacuumFinished(deadRowsBefore: 600, deadRowsAfter: 600, at: start))
         #expect(state.nextVacuumAt == start + .seconds(2))
         // No new dead rows: the runs stopped, so the looks back off.
-        _ = state.handle(.vacuumFinished(vacuumed: 0, deadRows: 600, at: start))
+        _ = state.handle(.vacuumFinished(deadRowsBefore: 600, deadRowsAfter: 600, at: start))
         #expect(state.nextVacuumAt == start + .seconds(4))
-        // After a vacuum, any dead row is new.
-        _ = state.handle(.vacuumFinished(vacuumed: 1, deadRows: 1_200, at: start))
-        _ = state.handle(.vacuumFinished(vacuumed: 0, deadRows: 10, at: start))
+        // A vacuum that removed rows keeps the looks near.
+        _ = state.handle(.vacuumFinished(deadRowsBefore: 600, deadRowsAfter: 0, at: start))
         #expect(state.nextVacuumAt == start + .seconds(2))
+        // A vacuum that removed nothing while no rows were added, as when a snapshot still sees
+        // them, backs off.
+        _ = state.handle(.vacuumFinished(deadRowsBefore: 1_500, deadRowsAfter: 1_500, at: start))
+        _ = state.handle(.vacuumFinished(deadRowsBefore: 1_500, deadRowsAfter: 1_500, at: start))
+        #expect(state.nextVacuumAt == start + .seconds(4))
     }
 
     @Test func vacuumLookWaitsForMaintenance() {

@@ -145,6 +145,17 @@ import Testing
         #expect(state.pollTimerFired() == [Self.send(claim: 2)])
     }
 
+    @Test func failedClaimStillSendsWaitingReports() {
+        var state = Self.running(slots: 2, runs: [Self.run(1), Self.run(2)])
+        _ = state.finished(runID: 1, attempt: 1, outcome: Self.success)
+        #expect(state.flushDue() == [Self.send([Self.report(1)], claim: 1)])
+        #expect(state.finished(runID: 2, attempt: 1, outcome: Self.success) == [])
+        // Run 2's report goes at once without a claim; the claim goes with a later event, here
+        // the report's reply.
+        #expect(state.exchanged(lane: 0, unsent: [], claim: .failed) == [Self.send([Self.report(2)])])
+        #expect(state.exchanged(lane: 0, unsent: [], claim: nil) == [Self.send(claim: 2)])
+    }
+
     // MARK: Two lanes
 
     @Test func registeredClaimsAShareOnEveryLane() {
@@ -163,7 +174,7 @@ import Testing
         #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [.scheduleFlush])
         // Lane 1's claim of 2 is in flight, so lane 0 requests the one freed slot only.
         #expect(state.flushDue() == [Self.send(lane: 0, [Self.report(1)], claim: 1)])
-        // Lane 1's claim found fewer runs than it requested, so no more claims until notified.
+        // Lane 0's claim took every claimable slot, so no claim follows until a notification.
         #expect(state.exchanged(lane: 1, unsent: [], claim: .claimed([Self.run(3)])) == [.start(Self.run(3))])
         #expect(state.finished(runID: 2, attempt: 1, outcome: Self.success) == [.scheduleFlush])
         #expect(state.flushDue() == [Self.send(lane: 1, [Self.report(2)])])

@@ -62,6 +62,14 @@ struct Fatal: NonRetryableError {}
             _ = try await run.result(timeout: .seconds(30))
         }
         #expect(executing.maximum == 4)
+        // Both lanes carried exchanges: the last statement of each is a claim or a report.
+        let lanes = try await fixture.sql.query(
+            """
+            SELECT count(*)::int FROM pg_stat_activity
+            WHERE application_name = 'sluice-worker two-lanes'
+              AND (query LIKE '%sluice.claim(%' OR query LIKE '%sluice.complete(%')
+            """)
+        #expect(try lanes[0].decode(Int.self, at: 0) == 2)
         let statuses = try await fixture.sql.query(
             "SELECT status::text, count(*)::int FROM sluice.runs WHERE task = 'short' GROUP BY 1")
         #expect(statuses.count == 1)
