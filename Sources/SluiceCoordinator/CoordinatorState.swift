@@ -146,7 +146,8 @@ public struct CoordinatorState: Sendable {
         case .vacuumFinished(let deadRowsBefore, let deadRowsAfter, let now):
             // Runs that still flow leave dead rows behind, so the next look stays near: after an
             // idle minute a sudden load would otherwise go unvacuumed for up to a minute. A
-            // vacuum that removed nothing (a snapshot still sees the rows) is no reason to stay.
+            // vacuum that removed nothing, because a snapshot can still read the rows, is no
+            // reason to stay.
             if deadRowsBefore > deadRowsLeft || deadRowsAfter < deadRowsBefore {
                 vacuumDelay = options.vacuumInterval
             } else {

@@ -198,8 +198,8 @@ import Testing
     /// Drives the state against a simulated database through thousands of random steps: handlers
     /// finish in random order, exchanges return in random order, notifications and flushes come
     /// at random. The database records each report and then runs the claim. Every claim
-    /// must ask for no more slots than the database has free when it runs, so a short claim
-    /// always means the backlog was empty; every run must finish exactly once.
+    /// must request no more slots than the database has free when it runs, so that a short
+    /// claim always means the backlog was empty. Every run must finish exactly once.
     @Test(arguments: [1, 2, 3])
     func claimsRequestOnlyFreedSlots(lanes: Int) {
         var random = SplitMix64(seed: UInt64(lanes) * 7919)
