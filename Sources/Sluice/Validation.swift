@@ -21,26 +21,9 @@ enum Validation {
         }
     }
 
-    /// Throws SL004 unless `value` lies in `range`.
-    static func check(_ option: String, _ value: Double, in range: ClosedRange<Double>) throws {
-        if !(range.contains(value)) {
-            throw SluiceError(
-                code: .invalidOption,
-                message: "invalid \(option): \(value); allowed values are \(range.lowerBound) to \(range.upperBound)")
-        }
-    }
-
-    /// Throws SL004 unless `value` lies in `range`.
-    static func check(_ option: String, _ value: Int, in range: ClosedRange<Int>) throws {
-        if !range.contains(value) {
-            throw SluiceError(
-                code: .invalidOption,
-                message: "invalid \(option): \(value); allowed values are \(range.lowerBound) to \(range.upperBound)")
-        }
-    }
-
-    /// Throws SL004 unless `value` lies in `range`.
-    static func check(_ option: String, _ value: Duration, in range: ClosedRange<Duration>) throws {
+    /// Throws SL004 unless `value` lies in `range`. Integers, fractions and durations print
+    /// as written, so the message names the value in the caller's units.
+    static func check<Value: Comparable>(_ option: String, _ value: Value, in range: ClosedRange<Value>) throws {
         if !range.contains(value) {
             throw SluiceError(
                 code: .invalidOption,

@@ -21,6 +21,14 @@ enum WorkerEvent: Sendable {
     case drainTimedOut
 }
 
+extension WorkerEvent {
+    /// Returns the reply to `exchange` when none of it reached the database: every report is
+    /// sent again later, and its claim, if any, failed.
+    static func exchangeFailed(_ exchange: WorkerState.Exchange) -> WorkerEvent {
+        .exchanged(lane: exchange.lane, unsent: exchange.reports, claim: exchange.claim.map { _ in .failed })
+    }
+}
+
 extension WorkerState {
     /// Applies one event and returns the actions it causes.
     mutating func apply(_ event: WorkerEvent) -> [Action] {

@@ -101,34 +101,26 @@ actor WorkerRuntime {
     // MARK: Start and stop
 
     private func start() async throws {
-        var connections: [PostgresConnection] = []
         do {
             for _ in 0..<worker.connections {
-                connections.append(
-                    try await PostgresConnection.connect(
-                        worker.client.connectionString, applicationName: "sluice-worker \(worker.name)"))
+                let connection = try await PostgresConnection.connect(
+                    worker.client.connectionString, applicationName: "sluice-worker \(worker.name)")
+                lanes.append(WorkerDatabase(connection: connection))
             }
             for task in worker.tasks {
-                try await SluiceClient.define(task, on: connections[0])
+                try await SluiceClient.define(task, on: lanes[0].connection)
             }
             listener = try await PostgresListener.start(
                 worker.client.connectionString, channels: ["sluice_ready", "sluice_cancel"],
                 applicationName: "sluice-worker \(worker.name)")
         } catch {
-            listener?.close()
-            for connection in connections {
-                await connection.close()
-            }
+            await closeConnections()
             throw SluiceError.from(error)
         }
-        lanes = connections.map(WorkerDatabase.init(connection:))
         do {
             try await register(isFirst: true)
         } catch {
-            listener?.close()
-            for lane in lanes {
-                await lane.connection.close()
-            }
+            await closeConnections()
             throw error
         }
         consumeNotifications()
@@ -210,11 +202,15 @@ actor WorkerRuntime {
                     ["worker": worker.name, "worker_id": workerID.uuidString, "error": SluiceError.from(error).description])
             }
         }
+        await closeConnections()
+        continuation.finish()
+    }
+
+    private func closeConnections() async {
         listener?.close()
         for lane in lanes {
             await lane.connection.close()
         }
-        continuation.finish()
     }
 
     // MARK: Event sources
@@ -414,7 +410,7 @@ actor WorkerRuntime {
     private func send(_ exchange: WorkerState.Exchange) {
         let lane = exchange.lane
         guard lane < lanes.count, let workerID else {
-            continuation.yield(.exchanged(lane: lane, unsent: exchange.reports, claim: exchange.claim.map { _ in .failed }))
+            continuation.yield(.exchangeFailed(exchange))
             return
         }
         let database = lanes[lane]
@@ -430,8 +426,7 @@ actor WorkerRuntime {
                 results = try await database.connection.pipelineResultsCached(statements)
             } catch {
                 logger.error("sending reports and claim failed", ["error": SluiceError.from(error).description])
-                continuation.yield(
-                    .exchanged(lane: lane, unsent: exchange.reports, claim: exchange.claim.map { _ in .failed }))
+                continuation.yield(.exchangeFailed(exchange))
                 return
             }
             var reportsLost = false

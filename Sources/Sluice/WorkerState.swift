@@ -136,7 +136,7 @@ struct WorkerState: Sendable {
     /// The ids of the runs whose handlers are executing, in ascending order.
     var executingRunIDs: [Int64] { executions.keys.sorted() }
 
-    /// The slots a claim sent now may ask for: free in the worker, with their reports recorded
+    /// The slots a claim sent now may request: free in the worker, with their reports recorded
     /// or travelling ahead of the claim. An exchange in flight occupies the slots of its
     /// reports until the database records them, and then the slots its claim requested, which
     /// include those. So the larger of the two counts is not claimable elsewhere.
@@ -212,7 +212,8 @@ struct WorkerState: Sendable {
             return actions + stopIfDrained()
         }
         if claim == .failed {
-            // The reports that waited still go; the claim waits for the poll timer.
+            // The reports that waited still go. The claim waits for a later event, such as the
+            // poll timer.
             return actions + flushAndClaim(claiming: false) + stopIfDrained()
         }
         return actions + flushSoon() + stopIfDrained()

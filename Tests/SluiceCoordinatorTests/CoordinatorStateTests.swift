@@ -14,8 +14,8 @@ import Testing
             initialDelay: .milliseconds(100), maximumDelay: .seconds(5), maximumAttempts: nil))
 
     /// Returns a state that has just become leader and ticked once, with maintenance done.
-    func leaderState() -> CoordinatorState {
-        var state = CoordinatorState(options: options)
+    func leaderState(options: CoordinatorOptions? = nil) -> CoordinatorState {
+        var state = CoordinatorState(options: options ?? self.options)
         _ = state.handle(.started)
         _ = state.handle(.connected)
         _ = state.handle(.lockAcquired(at: start))
@@ -117,13 +117,7 @@ import Testing
     }
 
     @Test func vacuumLookBacksOffWhileIdle() {
-        var state = CoordinatorState(options: CoordinatorOptions(maintenanceInterval: .seconds(60), vacuumInterval: .seconds(5)))
-        _ = state.handle(.started)
-        _ = state.handle(.connected)
-        _ = state.handle(.lockAcquired(at: start))
-        _ = state.handle(.listening)
-        _ = state.handle(.ticked(idleTick(secondsUntilDue: nil), at: start))
-        _ = state.handle(.maintenanceFinished(at: start))
+        var state = leaderState(options: CoordinatorOptions(maintenanceInterval: .seconds(60), vacuumInterval: .seconds(5)))
         #expect(state.handle(.ticked(idleTick(secondsUntilDue: nil), at: start)) == .sleep(.seconds(5)))
         let first = start + .seconds(5)
         #expect(state.handle(.ticked(idleTick(secondsUntilDue: nil), at: first)) == .vacuumHotTables)
@@ -139,10 +133,7 @@ import Testing
     }
 
     @Test func vacuumLookStaysNearWhileDeadRowsGrow() {
-        var state = CoordinatorState(options: CoordinatorOptions(maintenanceInterval: .seconds(60), vacuumInterval: .seconds(2)))
-        _ = state.handle(.started)
-        _ = state.handle(.connected)
-        _ = state.handle(.lockAcquired(at: start))
+        var state = leaderState(options: CoordinatorOptions(maintenanceInterval: .seconds(60), vacuumInterval: .seconds(2)))
         // Fewer dead rows than a vacuum needs, but more at each look: runs are flowing.
         _ = state.handle(.vacuumFinished(deadRowsBefore: 300, deadRowsAfter: 300, at: start))
         #expect(state.nextVacuumAt == start + .seconds(2))
@@ -154,8 +145,8 @@ import Testing
         // A vacuum that removed rows keeps the looks near.
         _ = state.handle(.vacuumFinished(deadRowsBefore: 600, deadRowsAfter: 0, at: start))
         #expect(state.nextVacuumAt == start + .seconds(2))
-        // A vacuum that removed nothing while no rows were added, as when a snapshot still sees
-        // them, backs off.
+        // A vacuum that removed nothing while no rows were added backs off, as when a snapshot can
+        // still read the dead rows.
         _ = state.handle(.vacuumFinished(deadRowsBefore: 1_500, deadRowsAfter: 1_500, at: start))
         _ = state.handle(.vacuumFinished(deadRowsBefore: 1_500, deadRowsAfter: 1_500, at: start))
         #expect(state.nextVacuumAt == start + .seconds(4))
