@@ -155,17 +155,20 @@ final class BenchDatabase: Sendable {
     /// it also empties the gates, held runs and concurrency slots, which a drain stopped
     /// before the queue was empty leaves counting runs that no longer exist. Rate limit
     /// buckets stay.
+    ///
+    /// One statement empties every table: between two statements the coordinator's tick
+    /// could move held runs of the deleted runs back into an emptied ready queue, and the
+    /// next drain's first claims would find only those orphans and stop the drain early.
     func reset(includingFlowControl: Bool = false) async throws {
+        var tables = [
+            "sluice.ready", "sluice.delayed", "sluice.leases", "sluice.runs", "sluice.attempt_errors",
+            "sluice.idempotency_keys", "bench_floor.jobs", "bench_floor.completions",
+        ]
+        if includingFlowControl {
+            tables += ["sluice.run_gates", "sluice.held", "sluice.concurrency_slots", "sluice.concurrency_holders"]
+        }
         try await withConnection("reset") { connection in
-            try await connection.execute("""
-                TRUNCATE sluice.ready, sluice.delayed, sluice.leases, sluice.runs, sluice.attempt_errors,
-                         sluice.idempotency_keys, bench_floor.jobs, bench_floor.completions
-                """)
-            if includingFlowControl {
-                try await connection.execute("""
-                    TRUNCATE sluice.run_gates, sluice.held, sluice.concurrency_slots, sluice.concurrency_holders
-                    """)
-            }
+            try await connection.execute("TRUNCATE " + tables.joined(separator: ", "))
             try await connection.execute("DELETE FROM sluice.workers")
             try await connection.execute("CHECKPOINT")
         }
