@@ -132,7 +132,10 @@ DECLARE
     v_candidates sluice._claim_candidate[];
     v_candidate sluice._claim_candidate;
     v_accepted bigint[];
+    v_gated bigint[];
     v_gated_accepted bigint[];
+    v_closed_buckets text[] := '{}';
+    v_started integer;
     v_held integer;
     v_round integer;
 BEGIN
@@ -203,7 +206,7 @@ BEGIN
             EXIT WHEN v_candidates IS NULL;
 
             v_accepted := '{}';
-            v_gated_accepted := '{}';
+            v_gated_accepted := NULL;
             v_held := 0;
             IF NOT EXISTS (SELECT FROM unnest(v_candidates) c WHERE c.gated OR c.slot_cost <> 1) THEN
                 -- No gates and one slot each: the candidates, at most v_free
@@ -211,21 +214,39 @@ BEGIN
                 v_accepted := ARRAY(SELECT c.run_id FROM unnest(v_candidates) c);
                 v_free := v_free - pg_catalog.cardinality(v_accepted);
             ELSE
-                IF EXISTS (SELECT FROM unnest(v_candidates) c WHERE c.gated) THEN
-                    PERFORM sluice._lock_gates(ARRAY(SELECT c.run_id FROM unnest(v_candidates) c WHERE c.gated));
+                v_gated := ARRAY(SELECT c.run_id FROM unnest(v_candidates) c WHERE c.gated);
+                IF pg_catalog.cardinality(v_gated) > 0 THEN
+                    PERFORM sluice._lock_gates(v_gated);
                 END IF;
-                FOREACH v_candidate IN ARRAY v_candidates LOOP
-                    CONTINUE WHEN v_candidate.run_id = ANY (v_accepted) OR v_candidate.slot_cost > v_free;
-                    IF v_candidate.gated AND NOT sluice._pass_gates(v_candidate.run_id, v_now) THEN
-                        v_held := v_held + 1;
-                        CONTINUE;
-                    END IF;
-                    v_accepted := v_accepted || v_candidate.run_id;
-                    IF v_candidate.gated THEN
-                        v_gated_accepted := v_gated_accepted || v_candidate.run_id;
-                    END IF;
-                    v_free := v_free - v_candidate.slot_cost;
-                END LOOP;
+                -- The common shape, one gate per run and one slot each, is
+                -- admitted in one pass. Other shapes go run by run.
+                IF pg_catalog.cardinality(v_gated) > 0
+                   AND NOT EXISTS (SELECT FROM unnest(v_candidates) c WHERE c.slot_cost <> 1) THEN
+                    v_gated_accepted := sluice._admit_single_gates(v_gated, v_now);
+                END IF;
+                IF v_gated_accepted IS NOT NULL THEN
+                    v_accepted := ARRAY(SELECT c.run_id FROM unnest(v_candidates) WITH ORDINALITY AS c(run_id, gated, slot_cost, n)
+                                        WHERE NOT c.gated OR c.run_id = ANY (v_gated_accepted)
+                                        ORDER BY c.n);
+                    v_held := pg_catalog.cardinality(v_gated) - pg_catalog.cardinality(v_gated_accepted);
+                    v_free := v_free - pg_catalog.cardinality(v_accepted);
+                ELSE
+                    v_gated_accepted := '{}';
+                    FOREACH v_candidate IN ARRAY v_candidates LOOP
+                        CONTINUE WHEN v_candidate.run_id = ANY (v_accepted) OR v_candidate.slot_cost > v_free;
+                        IF v_candidate.gated AND NOT sluice._pass_gates(v_candidate.run_id, v_now, v_closed_buckets) THEN
+                            v_held := v_held + 1;
+                            v_closed_buckets := v_closed_buckets
+                                || ARRAY(SELECT h.gate_key FROM sluice.held h WHERE h.run_id = v_candidate.run_id AND h.kind = 'rate');
+                            CONTINUE;
+                        END IF;
+                        v_accepted := v_accepted || v_candidate.run_id;
+                        IF v_candidate.gated THEN
+                            v_gated_accepted := v_gated_accepted || v_candidate.run_id;
+                        END IF;
+                        v_free := v_free - v_candidate.slot_cost;
+                    END LOOP;
+                END IF;
             END IF;
 
             RETURN QUERY
@@ -246,13 +267,14 @@ BEGIN
             SELECT s.id, s.task, s.attempt, s.input, s.metadata, l.deadline, s.max_attempts
             FROM started s JOIN leased l ON l.run_id = s.id
             ORDER BY s.id;
+            GET DIAGNOSTICS v_started = ROW_COUNT;
 
             -- A cancel can miss a gated run's ready row when a slot hand-over puts the run
             -- back in ready during the cancel. This claim then passed the run's gates but
             -- found the run cancelled and did not start it: give back the slots it took.
             -- NOTE: rate-limit tokens it took are not returned, so that bucket is one token short
             -- until it refills.
-            IF pg_catalog.cardinality(v_gated_accepted) > 0 THEN
+            IF v_started < pg_catalog.cardinality(v_accepted) AND pg_catalog.cardinality(v_gated_accepted) > 0 THEN
                 PERFORM sluice._release_slots(ARRAY(
                     SELECT a.run_id FROM unnest(v_gated_accepted) AS a(run_id)
                     WHERE NOT EXISTS (SELECT FROM sluice.leases l WHERE l.run_id = a.run_id)));

@@ -485,7 +485,9 @@ $$;
 -- already holds the locks on the slot and bucket rows. On success the run
 -- occupies its concurrency slots and its tokens are taken. Otherwise nothing
 -- is taken, and the run moves to sluice.held under the first closed gate.
-CREATE FUNCTION sluice._pass_gates(p_run_id bigint, p_now timestamptz) RETURNS boolean
+-- Buckets in p_closed_buckets turned an earlier run of the same claim away
+-- and admit nothing more in it, as in _admit_single_gates.
+CREATE FUNCTION sluice._pass_gates(p_run_id bigint, p_now timestamptz, p_closed_buckets text[]) RETURNS boolean
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -507,12 +509,13 @@ BEGIN
             ON CONFLICT DO NOTHING;
         ELSE
             -- One statement refills the bucket and takes the units when they
-            -- are there and the limit is not paused.
+            -- are there, the limit is not paused and the bucket is not closed.
             UPDATE sluice.rate_limits r
             SET tokens = v.refilled - CASE WHEN v.admitted THEN v_gate.units ELSE 0 END,
                 refilled_at = greatest(r.refilled_at, p_now)
             FROM (SELECT b.key, c.refilled,
-                         c.refilled >= v_gate.units AND NOT coalesce(b.paused_until > p_now, false) AS admitted
+                         c.refilled >= v_gate.units AND NOT coalesce(b.paused_until > p_now, false)
+                         AND b.key <> ALL (p_closed_buckets) AS admitted
                   FROM sluice.rate_limits b
                   CROSS JOIN LATERAL (
                       SELECT least(b.max_units::double precision,
@@ -574,22 +577,129 @@ $$;
 
 -- Locks, in the documented order, the slot and bucket rows the gated runs
 -- p_run_ids need, so that a transaction never waits for one of these rows
--- while holding a later one.
+-- while holding a later one. Slot rows are created first when a key has
+-- none yet; most claims find them all and skip that insert.
+--
+-- This function, _admit_single_gates and _release_slots read a few slot rows
+-- by key on every claim and completion. With a thousand keys the planner
+-- read the whole slot table instead, through a hash join or a filter over
+-- every row. That took 0.5 ms per statement, three statements per batch,
+-- and grows with the number of keys, so they turn sequential scans off.
 CREATE FUNCTION sluice._lock_gates(p_run_ids bigint[]) RETURNS void
 LANGUAGE plpgsql
+SET enable_seqscan = off
 AS $$
+DECLARE
+    v_slot_keys text[];
+    v_bucket_keys text[];
 BEGIN
-    PERFORM sluice._ensure_slots(ARRAY(SELECT g.gate_key FROM sluice.run_gates g
-                                       WHERE g.run_id = ANY (p_run_ids) AND g.kind = 'concurrency'));
-    PERFORM FROM sluice.concurrency_slots s
-    WHERE s.gate_key IN (SELECT g.gate_key FROM sluice.run_gates g
-                         WHERE g.run_id = ANY (p_run_ids) AND g.kind = 'concurrency')
-    ORDER BY s.gate_key
-    FOR UPDATE;
-    PERFORM FROM sluice.rate_limits r
-    WHERE r.key IN (SELECT g.gate_key FROM sluice.run_gates g WHERE g.run_id = ANY (p_run_ids) AND g.kind = 'rate')
-    ORDER BY r.key
-    FOR UPDATE;
+    SELECT pg_catalog.array_agg(DISTINCT g.gate_key) FILTER (WHERE g.kind = 'concurrency'),
+           pg_catalog.array_agg(DISTINCT g.gate_key) FILTER (WHERE g.kind = 'rate')
+    INTO v_slot_keys, v_bucket_keys
+    FROM sluice.run_gates g WHERE g.run_id = ANY (p_run_ids);
+    IF v_slot_keys IS NOT NULL THEN
+        IF EXISTS (SELECT FROM unnest(v_slot_keys) AS k(gate_key)
+                   WHERE NOT EXISTS (SELECT FROM sluice.concurrency_slots s WHERE s.gate_key = k.gate_key)) THEN
+            PERFORM sluice._ensure_slots(v_slot_keys);
+        END IF;
+        PERFORM FROM sluice.concurrency_slots s WHERE s.gate_key = ANY (v_slot_keys) ORDER BY s.gate_key FOR UPDATE;
+    END IF;
+    IF v_bucket_keys IS NOT NULL THEN
+        PERFORM FROM sluice.rate_limits r WHERE r.key = ANY (v_bucket_keys) ORDER BY r.key FOR UPDATE;
+    END IF;
+END
+$$;
+
+-- Admits gated claim candidates p_run_ids (in claim order) that each have
+-- exactly one gate, in one pass instead of one _pass_gates call per run.
+-- Per concurrency key the first max_running - running candidates take a
+-- slot. Per rate limit bucket, refilled to p_now, candidates take their
+-- units in claim order while the tokens last; the first that finds too few
+-- stops the bucket for the runs behind it, so a run needing many units is
+-- not overtaken by smaller ones. Candidates not admitted move to
+-- sluice.held. The caller holds the slot and bucket rows' locks. Returns
+-- the admitted ids, or NULL without changing anything when some candidate
+-- has several gates; _pass_gates checks those run by run.
+CREATE FUNCTION sluice._admit_single_gates(p_run_ids bigint[], p_now timestamptz) RETURNS bigint[]
+LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
+DECLARE
+    v_gates sluice.run_gates[];
+    v_admitted bigint[];
+BEGIN
+    SELECT pg_catalog.array_agg(g ORDER BY c.n) INTO v_gates
+    FROM unnest(p_run_ids) WITH ORDINALITY AS c(run_id, n)
+    JOIN sluice.run_gates g ON g.run_id = c.run_id;
+    IF coalesce(pg_catalog.cardinality(v_gates), 0) <> pg_catalog.cardinality(p_run_ids)
+       OR (SELECT count(DISTINCT g.run_id) FROM unnest(v_gates) g) <> pg_catalog.cardinality(p_run_ids) THEN
+        RETURN NULL;
+    END IF;
+
+    WITH gate AS (
+        SELECT g.run_id, g.kind, g.gate_key, g.units, g.n
+        FROM unnest(v_gates) WITH ORDINALITY AS g(run_id, position, kind, gate_key, units, n)
+    ), slot_admitted AS (
+        SELECT r.run_id, r.gate_key
+        FROM (SELECT g.run_id, g.gate_key, row_number() OVER (PARTITION BY g.gate_key ORDER BY g.n) AS rank
+              FROM gate g WHERE g.kind = 'concurrency') r
+        JOIN sluice.concurrency_slots s ON s.gate_key = r.gate_key
+        WHERE r.rank <= s.max_running - s.running
+    ), bucket AS (
+        SELECT b.key, coalesce(b.paused_until > p_now, false) AS paused,
+               least(b.max_units::double precision,
+                     b.tokens + greatest(extract(epoch FROM p_now - b.refilled_at), 0)
+                                * b.max_units / extract(epoch FROM b.period)) AS refilled
+        FROM sluice.rate_limits b
+        WHERE b.key IN (SELECT g.gate_key FROM gate g WHERE g.kind = 'rate')
+    ), token_admitted AS (
+        -- A static limit deleted after the run was enqueued no longer limits it.
+        SELECT r.run_id, r.gate_key, r.units
+        FROM (SELECT g.run_id, g.gate_key, g.units, sum(g.units) OVER (PARTITION BY g.gate_key ORDER BY g.n) AS needed
+              FROM gate g WHERE g.kind = 'rate') r
+        LEFT JOIN bucket b ON b.key = r.gate_key
+        WHERE b.key IS NULL OR (NOT b.paused AND r.needed <= b.refilled)
+    ), slots_taken AS (
+        UPDATE sluice.concurrency_slots s SET running = s.running + a.slots
+        FROM (SELECT a.gate_key, count(*)::integer AS slots FROM slot_admitted a GROUP BY a.gate_key) a
+        WHERE s.gate_key = a.gate_key
+    ), holding AS (
+        INSERT INTO sluice.concurrency_holders (run_id, gate_key)
+        SELECT a.run_id, a.gate_key FROM slot_admitted a
+        ON CONFLICT DO NOTHING
+    ), tokens_taken AS (
+        UPDATE sluice.rate_limits r
+        SET tokens = b.refilled - coalesce(t.units, 0), refilled_at = greatest(r.refilled_at, p_now)
+        FROM bucket b
+        LEFT JOIN (SELECT a.gate_key, sum(a.units) AS units FROM token_admitted a GROUP BY a.gate_key) t
+               ON t.gate_key = b.key
+        WHERE r.key = b.key
+    )
+    SELECT coalesce(pg_catalog.array_agg(a.run_id), '{}') INTO v_admitted
+    FROM (SELECT a.run_id FROM slot_admitted a UNION ALL SELECT a.run_id FROM token_admitted a) a;
+
+    IF pg_catalog.cardinality(v_admitted) < pg_catalog.cardinality(p_run_ids) THEN
+        WITH moved AS (
+            DELETE FROM sluice.ready r
+            WHERE r.run_id = ANY (p_run_ids) AND r.run_id <> ALL (v_admitted)
+            RETURNING r.*
+        ), parked AS (
+            INSERT INTO sluice.held (run_id, gate_key, kind, queue, task, priority, ready_at, schedule_deadline, units)
+            SELECT m.run_id, g.gate_key, g.kind, m.queue, m.task, m.priority, m.ready_at, m.schedule_deadline, g.units
+            FROM moved m JOIN unnest(v_gates) g ON g.run_id = m.run_id
+            RETURNING kind, gate_key, units
+        )
+        -- As _hold: count the waiting runs and look again when the smallest
+        -- of them fits.
+        UPDATE sluice.rate_limits r
+        SET held = r.held + p.runs,
+            next_release_at = least(CASE WHEN r.held > 0 THEN r.next_release_at END,
+                                    sluice._tokens_ready_at(r, p.units, p_now))
+        FROM (SELECT p.gate_key, count(*)::integer AS runs, min(p.units) AS units
+              FROM parked p WHERE p.kind = 'rate' GROUP BY p.gate_key) p
+        WHERE r.key = p.gate_key;
+    END IF;
+    RETURN v_admitted;
 END
 $$;
 
@@ -630,14 +740,16 @@ $$;
 
 -- Frees the concurrency slots of runs p_run_ids, which just stopped running,
 -- and hands each freed slot to the next held run of its key. The slot rows
--- are locked in key order first, so one set-based update can follow.
+-- are locked in key order first; then one statement frees the slots and
+-- moves the held runs that get them back to sluice.ready.
 CREATE FUNCTION sluice._release_slots(p_run_ids bigint[]) RETURNS void
 LANGUAGE plpgsql
+SET enable_seqscan = off
 AS $$
 DECLARE
     v_keys text[];
     v_counts integer[];
-    v_slot record;
+    v_queues text[];
 BEGIN
     WITH released AS (
         DELETE FROM sluice.concurrency_holders h WHERE h.run_id = ANY (p_run_ids) RETURNING h.gate_key
@@ -650,19 +762,28 @@ BEGIN
     END IF;
 
     PERFORM FROM sluice.concurrency_slots s WHERE s.gate_key = ANY (v_keys) ORDER BY s.gate_key FOR UPDATE;
-    UPDATE sluice.concurrency_slots s SET running = s.running - f.slots
-    FROM unnest(v_keys, v_counts) AS f(gate_key, slots)
-    WHERE s.gate_key = f.gate_key;
-
-    FOR v_slot IN
-        SELECT s.gate_key, least(f.slots, s.max_running - s.running) AS free
+    WITH freed AS (
+        UPDATE sluice.concurrency_slots s SET running = s.running - f.slots
         FROM unnest(v_keys, v_counts) AS f(gate_key, slots)
-        JOIN sluice.concurrency_slots s ON s.gate_key = f.gate_key
-        WHERE EXISTS (SELECT FROM sluice.held h WHERE h.kind = 'concurrency' AND h.gate_key = f.gate_key)
-        ORDER BY s.gate_key
-    LOOP
-        PERFORM sluice._unhold('concurrency', v_slot.gate_key, v_slot.free);
-    END LOOP;
+        WHERE s.gate_key = f.gate_key
+        RETURNING s.gate_key, least(f.slots, s.max_running - s.running) AS free
+    ), picked AS (
+        SELECT p.run_id
+        FROM freed f
+        CROSS JOIN LATERAL (SELECT h.run_id FROM sluice.held h
+                            WHERE h.kind = 'concurrency' AND h.gate_key = f.gate_key
+                            ORDER BY h.priority DESC, h.run_id
+                            LIMIT greatest(f.free, 0)
+                            FOR UPDATE SKIP LOCKED) p
+    ), removed AS (
+        DELETE FROM sluice.held h USING picked p WHERE h.run_id = p.run_id RETURNING h.*
+    ), made_ready AS (
+        INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline, gated)
+        SELECT m.run_id, m.queue, m.task, m.priority, m.ready_at, m.schedule_deadline, true FROM removed m
+        RETURNING queue
+    )
+    SELECT pg_catalog.array_agg(DISTINCT m.queue) INTO v_queues FROM made_ready m;
+    PERFORM sluice._wake(q) FROM unnest(v_queues) AS q;
 END
 $$;
 
@@ -736,6 +857,14 @@ COMMENT ON FUNCTION sluice.release_rate_held(integer) IS
     'Moves runs that rate limits held back to the ready queue when their buckets have refilled. '
     'Called by tick(); returns how many runs moved.';
 
+-- Counts the runs of concurrency key p_gate_key waiting in sluice.ready.
+CREATE FUNCTION sluice._ready_of_key(p_gate_key text) RETURNS integer
+LANGUAGE sql STABLE
+AS $$
+    SELECT count(*)::integer FROM sluice.run_gates g JOIN sluice.ready r ON r.run_id = g.run_id
+    WHERE g.gate_key = p_gate_key AND g.kind = 'concurrency'
+$$;
+
 -- Hands free slots to held runs wherever a key has both. Completions hand
 -- slots over directly, and this catches the rest. That is a raised maximum,
 -- or a run an enqueue parked in sluice.held while the key's last runs
@@ -747,19 +876,21 @@ DECLARE
     v_slot sluice.concurrency_slots;
     v_total integer := 0;
 BEGIN
+    -- Runs already back in ready but not yet claimed use free slots too.
+    -- Only keys with room beyond them are locked: claims wait for the slot
+    -- rows this transaction holds, and while every key has runs waiting the
+    -- others would be a thousand locks a second for nothing.
     FOR v_slot IN
         SELECT * FROM sluice.concurrency_slots s
         WHERE s.running < s.max_running
           AND EXISTS (SELECT FROM sluice.held h WHERE h.kind = 'concurrency' AND h.gate_key = s.gate_key)
+          AND s.running + sluice._ready_of_key(s.gate_key) < s.max_running
         ORDER BY s.gate_key
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
     LOOP
-        -- Runs already back in ready but not yet claimed use free slots too.
         v_total := v_total + sluice._unhold('concurrency', v_slot.gate_key,
-            v_slot.max_running - v_slot.running
-            - (SELECT count(*)::integer FROM sluice.ready r JOIN sluice.run_gates g ON g.run_id = r.run_id
-               WHERE g.gate_key = v_slot.gate_key AND g.kind = 'concurrency'));
+            v_slot.max_running - v_slot.running - sluice._ready_of_key(v_slot.gate_key));
     END LOOP;
     RETURN v_total;
 END

@@ -156,9 +156,9 @@ final class BenchDatabase: Sendable {
     /// before the queue was empty leaves counting runs that no longer exist. Rate limit
     /// buckets stay.
     ///
-    /// One statement empties every table: between two statements the coordinator's tick
-    /// could move held runs of the deleted runs back into an emptied ready queue, and the
-    /// next drain's first claims would find only those orphans and stop the drain early.
+    /// One statement empties every table. Between two statements the coordinator's tick
+    /// could move held runs of deleted runs back into the emptied ready queue. The next
+    /// drain's first claims would then find only those orphans and stop the drain early.
     func reset(includingFlowControl: Bool = false) async throws {
         var tables = [
             "sluice.ready", "sluice.delayed", "sluice.leases", "sluice.runs", "sluice.attempt_errors",

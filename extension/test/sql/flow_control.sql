@@ -148,6 +148,24 @@ SELECT array_agg(run_id ORDER BY run_id) = ARRAY[:s1, :s3]::bigint[] AS one_per_
 SELECT sluice.enqueue('spend', '{"account": "a", "cost": 11}');
 SELECT sluice.enqueue('spend', '{"account": "a"}');
 SELECT sluice.enqueue('spend', '{"account": "a", "cost": "lots"}');
+-- A bucket admits runs in claim order while its tokens last. A run that
+-- needs more than is left also holds back the smaller runs behind it.
+SELECT sluice.enqueue('spend', '{"account": "c", "cost": 6}') AS c1 \gset
+SELECT sluice.enqueue('spend', '{"account": "c", "cost": 5}') AS c2 \gset
+SELECT sluice.enqueue('spend', '{"account": "c", "cost": 4}') AS c3 \gset
+SELECT array_agg(run_id ORDER BY run_id) = ARRAY[:c1]::bigint[] AS first_run_only FROM sluice.claim(:'sw', 10);
+SELECT array_agg(run_id ORDER BY run_id) = ARRAY[:c2, :c3]::bigint[] AS both_held, min(kind) AS kind
+FROM sluice.held WHERE gate_key = 'c';
+SELECT key, waiting, round(available_units) AS available_units FROM sluice.rate_limit_status WHERE key = 'c';
+-- The same order when a run has several gates and the claim checks run by run.
+SELECT sluice.define_task('spend_keyed', concurrency => '{"key": "$.account", "max": 10}',
+                          rate_limits => '{"key": "$.account", "limit": 10, "period": "minute", "units": "$.cost"}');
+SELECT sluice.register_worker('kw', ARRAY['spend_keyed'], slots => 100) AS kw \gset
+SELECT count(*) FROM unnest(sluice.enqueue_many('spend_keyed', ARRAY['{"account": "d", "cost": 6}',
+    '{"account": "d", "cost": 5}', '{"account": "d", "cost": 4}']::jsonb[])) AS ids;
+SELECT array_agg(input ->> 'cost') AS started FROM sluice.claim(:'kw', 10);
+SELECT array_agg(kind ORDER BY run_id) AS held_by FROM sluice.held WHERE task = 'spend_keyed';
+SELECT key, running FROM sluice.concurrency_status WHERE task = 'spend_keyed';
 
 -- Slot cost: a heavy run occupies several slots of one worker.
 SELECT sluice.define_task('heavy', slot_cost => 3);
