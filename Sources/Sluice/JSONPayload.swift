@@ -19,11 +19,18 @@ enum JSONPayload {
         return PostgresJSON(text)
     }
 
+    /// The encoder of every payload. JSONEncoder guards its options with a lock, so tasks may
+    /// encode with it at the same time.
+    private static let encoder = JSONEncoder()
+
     /// Encodes `value` as JSON of any kind, for an output.
     static func encode<Value: Encodable>(_ value: Value, what: String) throws -> String {
+        if value is Empty {
+            return "{}"
+        }
         let data: Data
         do {
-            data = try JSONEncoder().encode(value)
+            data = try encoder.encode(value)
         } catch {
             throw SluiceError(code: .encoding, message: "could not encode the \(what) as JSON: \(error)")
         }

@@ -28,10 +28,14 @@ public struct TaskDefinition<Input: Codable & Sendable, Output: Codable & Sendab
     }
 
     public var executor: TaskExecutor {
-        TaskExecutor { [handler, name] inputJSON, context in
+        // One decoder for every run of the task, because creating one per run was a visible
+        // share of a busy worker's CPU. JSONDecoder guards its options with a lock, so handlers
+        // may decode with it at the same time.
+        let decoder = JSONDecoder()
+        return TaskExecutor { [handler, name] inputJSON, context in
             let input: Input
             do {
-                input = try JSONDecoder().decode(Input.self, from: Data(inputJSON.utf8))
+                input = try decoder.decode(Input.self, from: Data(inputJSON.utf8))
             } catch {
                 throw NonRetryable(
                     SluiceError(

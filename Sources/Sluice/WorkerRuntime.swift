@@ -19,13 +19,17 @@ actor WorkerRuntime {
     private var listener: PostgresListener?
     private var workerID: UUID?
     private var handlers: [Int64: Handler] = [:]
+    /// One timer for every handler's deadline, set for the earliest of them. A timer task per
+    /// run cost the worker a dispatch timer and a task for each run it started.
+    private var deadlineTimer: (due: ContinuousClock.Instant, task: Task<Void, Never>)?
     private var backgroundTasks: [Task<Void, Never>] = []
     private var reportBackoff = ReconnectBackoff(policy: ReconnectPolicy(maximumAttempts: nil))
 
     private struct Handler {
         var attempt: Int
         var task: Task<Void, Never>
-        var deadlineTimer: Task<Void, Never>
+        /// When the attempt's execution timeout ends; nil once the state received `deadlinePassed`.
+        var deadline: ContinuousClock.Instant?
         var cancellation: CancellationBox
     }
 
@@ -77,7 +81,6 @@ actor WorkerRuntime {
         switch event {
         case .finished(let runID, let attempt, _):
             if let handler = handlers[runID], handler.attempt == attempt {
-                handler.deadlineTimer.cancel()
                 handlers.removeValue(forKey: runID)
             }
         case .exchanged(_, let unsent, _) where unsent.isEmpty:
@@ -189,6 +192,8 @@ actor WorkerRuntime {
         for task in backgroundTasks {
             task.cancel()
         }
+        deadlineTimer?.task.cancel()
+        deadlineTimer = nil
         if let database, let workerID {
             do {
                 let rows = try await database.connection.query("SELECT sluice.stop_worker($1, 'stopped')", [workerID])
@@ -325,13 +330,48 @@ actor WorkerRuntime {
             }
             continuation.yield(.finished(runID: run.runID, attempt: run.attempt, outcome: outcome))
         }
-        let timer = Task { [continuation] in
-            do {
-                try await Task.sleep(for: run.timeLeft)
-                continuation.yield(.deadlinePassed(runID: run.runID, attempt: run.attempt))
-            } catch {}
+        let deadline = ContinuousClock.now + run.timeLeft
+        handlers[run.runID] = Handler(attempt: run.attempt, task: task, deadline: deadline, cancellation: cancellation)
+        scheduleDeadlineTimer(at: deadline)
+    }
+
+    /// Sets the deadline timer for `due` unless it already fires earlier.
+    private func scheduleDeadlineTimer(at due: ContinuousClock.Instant) {
+        if let current = deadlineTimer, current.due <= due {
+            return
         }
-        handlers[run.runID] = Handler(attempt: run.attempt, task: task, deadlineTimer: timer, cancellation: cancellation)
+        deadlineTimer?.task.cancel()
+        let task = Task { [weak self] in
+            do {
+                try await Task.sleep(until: due, clock: .continuous)
+            } catch {
+                return
+            }
+            await self?.deadlineTimerFired()
+        }
+        deadlineTimer = (due, task)
+    }
+
+    /// Sends `deadlinePassed` for every handler whose deadline has passed, then sets the timer
+    /// for the earliest deadline left.
+    private func deadlineTimerFired() {
+        deadlineTimer = nil
+        let now = ContinuousClock.now
+        var next: ContinuousClock.Instant?
+        for (runID, handler) in handlers {
+            guard let deadline = handler.deadline else {
+                continue
+            }
+            if deadline <= now {
+                handlers[runID]?.deadline = nil
+                continuation.yield(.deadlinePassed(runID: runID, attempt: handler.attempt))
+            } else if next.map({ deadline < $0 }) ?? true {
+                next = deadline
+            }
+        }
+        if let next {
+            scheduleDeadlineTimer(at: next)
+        }
     }
 
     /// Runs a handler and turns its result or error into an outcome.
@@ -358,7 +398,7 @@ actor WorkerRuntime {
         }
         handler.cancellation.record(reason)
         handler.task.cancel()
-        handler.deadlineTimer.cancel()
+        handlers[runID]?.deadline = nil
         let level: LogLevel = reason == .cancelledByUser ? .info : .warning
         logger.log(
             level: level, message: "cancelling handler",

@@ -209,6 +209,48 @@ struct Fatal: NonRetryableError {}
         await fixture.close()
     }
 
+    /// The worker keeps one timer for the earliest deadline of its handlers, so a run with a
+    /// shorter timeout that starts after a long one must move the timer earlier.
+    @Test func shorterTimeoutStartedLaterTimesOut() async throws {
+        let fixture = try await SluiceFixture.make()
+        let patientStarted = Counter()
+        let release = Counter()
+        let patient = Sluice.task("patient", retries: .none, timeout: .seconds(60)) { (_: Empty, _: TaskContext) in
+            patientStarted.add(1)
+            while release.value == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        let hasty = Sluice.task("hasty", retries: .none, timeout: .seconds(1)) { (_: Empty, _: TaskContext) in
+            try await Task.sleep(for: .seconds(60))
+        }
+        try await fixture.client.define(patient)
+        try await fixture.client.define(hasty)
+        let patientRun = try await fixture.client.enqueue(patient, Empty())
+        let worker = Self.worker(fixture, [patient, hasty])
+        let running = fixture.start(worker)
+        try await waitUntil("the patient run started") { patientStarted.value == 1 }
+
+        // Twice: after the first deadline fires, the timer waits for the patient run's deadline,
+        // and the second hasty run must move it earlier again.
+        for _ in 0..<2 {
+            let started = ContinuousClock.now
+            let hastyRun = try await fixture.client.enqueue(hasty, Empty())
+            let error = await #expect(throws: SluiceError.self) {
+                try await hastyRun.result(timeout: .seconds(20))
+            }
+            #expect(error?.code == .runFailed)
+            #expect(error?.message.contains("timed out") == true)
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+
+        release.add(1)
+        try await patientRun.result(timeout: .seconds(10))
+        worker.shutdown()
+        try await running.value
+        await fixture.close()
+    }
+
     @Test func lateCompletionAfterCancelRejected() async throws {
         let fixture = try await SluiceFixture.make()
         let started = Counter()
