@@ -214,8 +214,10 @@ struct Fatal: NonRetryableError {}
     @Test func shorterTimeoutStartedLaterTimesOut() async throws {
         let fixture = try await SluiceFixture.make()
         let patientStarted = Counter()
+        let patientDeadline = LockedBox<Date?>(nil)
         let release = Counter()
-        let patient = Sluice.task("patient", retries: .none, timeout: .seconds(60)) { (_: Empty, _: TaskContext) in
+        let patient = Sluice.task("patient", retries: .none, timeout: .seconds(60)) { (_: Empty, context: TaskContext) in
+            patientDeadline.set(context.deadline)
             patientStarted.add(1)
             while release.value == 0 {
                 try await Task.sleep(for: .milliseconds(10))
@@ -230,6 +232,9 @@ struct Fatal: NonRetryableError {}
         let worker = Self.worker(fixture, [patient, hasty])
         let running = fixture.start(worker)
         try await waitUntil("the patient run started") { patientStarted.value == 1 }
+        // The context's deadline is the claim's: the start plus the 60 s timeout.
+        let secondsLeft = try #require(patientDeadline.get()).timeIntervalSinceNow
+        #expect(secondsLeft > 50 && secondsLeft <= 60)
 
         // Twice: after the first deadline fires, the timer waits for the patient run's deadline,
         // and the second hasty run must move it earlier again.
