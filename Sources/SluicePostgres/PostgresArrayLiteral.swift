@@ -2,26 +2,33 @@
 enum PostgresArrayLiteral {
     /// Formats elements as an array literal. Every non-NULL element is double-quoted with `"`
     /// and `\` escaped, which is valid input for every element type.
+    ///
+    /// Works on UTF-8 bytes: both escaped characters are ASCII, and no byte of a multi-byte
+    /// UTF-8 sequence is ASCII. A worker formats the outputs of every batch it reports, and
+    /// appending scalar by scalar took about 4% of its CPU.
     static func format(_ elements: [String?]) -> String {
-        var text = "{"
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(elements.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
         for (position, element) in elements.enumerated() {
             if position > 0 {
-                text += ","
+                bytes.append(UInt8(ascii: ","))
             }
             guard let element else {
-                text += "NULL"
+                bytes.append(contentsOf: "NULL".utf8)
                 continue
             }
-            text += "\""
-            for character in element.unicodeScalars {
-                if character == "\"" || character == "\\" {
-                    text += "\\"
+            bytes.append(quote)
+            for byte in element.utf8 {
+                if byte == quote || byte == backslash {
+                    bytes.append(backslash)
                 }
-                text.unicodeScalars.append(character)
+                bytes.append(byte)
             }
-            text += "\""
+            bytes.append(quote)
         }
-        return text + "}"
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Parses array text output into unescaped elements, nil for NULL.
