@@ -857,12 +857,17 @@ COMMENT ON FUNCTION sluice.release_rate_held(integer) IS
     'Moves runs that rate limits held back to the ready queue when their buckets have refilled. '
     'Called by tick(); returns how many runs moved.';
 
--- Counts the runs of concurrency key p_gate_key waiting in sluice.ready.
-CREATE FUNCTION sluice._ready_of_key(p_gate_key text) RETURNS integer
+-- Counts the runs of concurrency key p_gate_key waiting in sluice.ready, up
+-- to p_enough: the tick needs to know only whether they fill the key's free
+-- slots, and stopping there saves reading every gate of a key with a long
+-- backlog.
+CREATE FUNCTION sluice._ready_of_key(p_gate_key text, p_enough integer) RETURNS integer
 LANGUAGE sql STABLE
 AS $$
-    SELECT count(*)::integer FROM sluice.run_gates g JOIN sluice.ready r ON r.run_id = g.run_id
-    WHERE g.gate_key = p_gate_key AND g.kind = 'concurrency'
+    SELECT count(*)::integer
+    FROM (SELECT FROM sluice.run_gates g JOIN sluice.ready r ON r.run_id = g.run_id
+          WHERE g.gate_key = p_gate_key AND g.kind = 'concurrency'
+          LIMIT greatest(p_enough, 0)) f
 $$;
 
 -- Hands free slots to held runs wherever a key has both. Completions hand
@@ -884,13 +889,14 @@ BEGIN
         SELECT * FROM sluice.concurrency_slots s
         WHERE s.running < s.max_running
           AND EXISTS (SELECT FROM sluice.held h WHERE h.kind = 'concurrency' AND h.gate_key = s.gate_key)
-          AND s.running + sluice._ready_of_key(s.gate_key) < s.max_running
+          AND s.running + sluice._ready_of_key(s.gate_key, s.max_running - s.running) < s.max_running
         ORDER BY s.gate_key
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
     LOOP
         v_total := v_total + sluice._unhold('concurrency', v_slot.gate_key,
-            v_slot.max_running - v_slot.running - sluice._ready_of_key(v_slot.gate_key));
+            v_slot.max_running - v_slot.running
+            - sluice._ready_of_key(v_slot.gate_key, v_slot.max_running - v_slot.running));
     END LOOP;
     RETURN v_total;
 END
