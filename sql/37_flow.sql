@@ -614,7 +614,7 @@ $$;
 -- exactly one gate, in one pass instead of one _pass_gates call per run.
 -- Per concurrency key the first max_running - running candidates take a
 -- slot. Per rate limit bucket, refilled to p_now, candidates take their
--- units in claim order while the tokens last; the first that finds too few
+-- units in claim order while the tokens last. The first that finds too few
 -- stops the bucket for the runs behind it, so a run needing many units is
 -- not overtaken by smaller ones. Candidates not admitted move to
 -- sluice.held. The caller holds the slot and bucket rows' locks. Returns
@@ -703,6 +703,29 @@ BEGIN
 END
 $$;
 
+-- Moves held runs p_run_ids back to sluice.ready, behind the runs already
+-- there, and notifies their queues. Returns how many moved: a run that a
+-- concurrent cancel took out of sluice.held does not.
+CREATE FUNCTION sluice._make_ready(p_run_ids bigint[]) RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_moved integer;
+    v_queues text[];
+BEGIN
+    WITH removed AS (
+        DELETE FROM sluice.held h WHERE h.run_id = ANY (p_run_ids) RETURNING h.*
+    ), made_ready AS (
+        INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline, gated)
+        SELECT m.run_id, m.queue, m.task, m.priority, m.ready_at, m.schedule_deadline, true FROM removed m
+        RETURNING queue
+    )
+    SELECT count(*), pg_catalog.array_agg(DISTINCT m.queue) INTO v_moved, v_queues FROM made_ready m;
+    PERFORM sluice._wake(q) FROM unnest(v_queues) AS q;
+    RETURN v_moved;
+END
+$$;
+
 -- Moves up to p_count runs held by gate p_gate_key back to sluice.ready and
 -- notifies their queues. Returns how many moved.
 CREATE FUNCTION sluice._unhold(p_kind text, p_gate_key text, p_count integer) RETURNS integer
@@ -710,37 +733,26 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_moved integer;
-    v_queues text[];
 BEGIN
     IF p_count <= 0 THEN
         RETURN 0;
     END IF;
-    WITH picked AS (
+    v_moved := sluice._make_ready(ARRAY(
         SELECT h.run_id FROM sluice.held h
         WHERE h.kind = p_kind AND h.gate_key = p_gate_key
         ORDER BY h.priority DESC, h.run_id
         LIMIT p_count
-        FOR UPDATE SKIP LOCKED
-    ), removed AS (
-        DELETE FROM sluice.held h USING picked p WHERE h.run_id = p.run_id RETURNING h.*
-    ), made_ready AS (
-        INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline, gated)
-        SELECT m.run_id, m.queue, m.task, m.priority, m.ready_at, m.schedule_deadline, true FROM removed m
-        RETURNING queue
-    )
-    SELECT count(*), pg_catalog.array_agg(DISTINCT m.queue) INTO v_moved, v_queues FROM made_ready m;
-
+        FOR UPDATE SKIP LOCKED));
     IF p_kind = 'rate' THEN
         UPDATE sluice.rate_limits r SET held = r.held - v_moved WHERE r.key = p_gate_key;
     END IF;
-    PERFORM sluice._wake(q) FROM unnest(v_queues) AS q;
     RETURN v_moved;
 END
 $$;
 
 -- Frees the concurrency slots of runs p_run_ids, which just stopped running,
 -- and hands each freed slot to the next held run of its key. The slot rows
--- are locked in key order first; then one statement frees the slots and
+-- are locked in key order first; then one statement frees the slots and one
 -- moves the held runs that get them back to sluice.ready.
 CREATE FUNCTION sluice._release_slots(p_run_ids bigint[]) RETURNS void
 LANGUAGE plpgsql
@@ -749,7 +761,8 @@ AS $$
 DECLARE
     v_keys text[];
     v_counts integer[];
-    v_queues text[];
+    v_freed_keys text[];
+    v_free integer[];
 BEGIN
     WITH released AS (
         DELETE FROM sluice.concurrency_holders h WHERE h.run_id = ANY (p_run_ids) RETURNING h.gate_key
@@ -767,23 +780,16 @@ BEGIN
         FROM unnest(v_keys, v_counts) AS f(gate_key, slots)
         WHERE s.gate_key = f.gate_key
         RETURNING s.gate_key, least(f.slots, s.max_running - s.running) AS free
-    ), picked AS (
+    )
+    SELECT pg_catalog.array_agg(f.gate_key), pg_catalog.array_agg(f.free) INTO v_freed_keys, v_free FROM freed f;
+    PERFORM sluice._make_ready(ARRAY(
         SELECT p.run_id
-        FROM freed f
+        FROM unnest(v_freed_keys, v_free) AS f(gate_key, free)
         CROSS JOIN LATERAL (SELECT h.run_id FROM sluice.held h
                             WHERE h.kind = 'concurrency' AND h.gate_key = f.gate_key
                             ORDER BY h.priority DESC, h.run_id
                             LIMIT greatest(f.free, 0)
-                            FOR UPDATE SKIP LOCKED) p
-    ), removed AS (
-        DELETE FROM sluice.held h USING picked p WHERE h.run_id = p.run_id RETURNING h.*
-    ), made_ready AS (
-        INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline, gated)
-        SELECT m.run_id, m.queue, m.task, m.priority, m.ready_at, m.schedule_deadline, true FROM removed m
-        RETURNING queue
-    )
-    SELECT pg_catalog.array_agg(DISTINCT m.queue) INTO v_queues FROM made_ready m;
-    PERFORM sluice._wake(q) FROM unnest(v_queues) AS q;
+                            FOR UPDATE SKIP LOCKED) p));
 END
 $$;
 
@@ -881,10 +887,10 @@ DECLARE
     v_slot sluice.concurrency_slots;
     v_total integer := 0;
 BEGIN
-    -- Runs already back in ready but not yet claimed use free slots too.
-    -- Only keys with room beyond them are locked: claims wait for the slot
-    -- rows this transaction holds, and while every key has runs waiting the
-    -- others would be a thousand locks a second for nothing.
+        -- Runs already back in ready but not yet claimed use free slots too.
+    -- Only keys with room beyond them are locked, because claims wait for
+    -- the slot rows this transaction holds. With runs waiting on every key,
+    -- locking them all cost a thousand needless locks a second.
     FOR v_slot IN
         SELECT * FROM sluice.concurrency_slots s
         WHERE s.running < s.max_running
