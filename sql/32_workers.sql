@@ -222,7 +222,7 @@ BEGIN
                 -- admitted in one pass. Other shapes go run by run.
                 IF pg_catalog.cardinality(v_gated) > 0
                    AND NOT EXISTS (SELECT FROM unnest(v_candidates) c WHERE c.slot_cost <> 1) THEN
-                    v_gated_accepted := sluice._admit_single_gates(v_gated, v_now);
+                    v_gated_accepted := sluice._admit_single_gates(v_gated, v_now, v_closed_buckets);
                 END IF;
                 IF v_gated_accepted IS NOT NULL THEN
                     v_accepted := ARRAY(SELECT c.run_id FROM unnest(v_candidates) WITH ORDINALITY AS c(run_id, gated, slot_cost, n)
@@ -230,6 +230,11 @@ BEGIN
                                         ORDER BY c.n);
                     v_held := pg_catalog.cardinality(v_gated) - pg_catalog.cardinality(v_gated_accepted);
                     v_free := v_free - pg_catalog.cardinality(v_accepted);
+                    IF v_held > 0 THEN
+                        v_closed_buckets := v_closed_buckets
+                            || ARRAY(SELECT DISTINCT h.gate_key FROM sluice.held h
+                                     WHERE h.run_id = ANY (v_gated) AND h.kind = 'rate');
+                    END IF;
                 ELSE
                     v_gated_accepted := '{}';
                     FOREACH v_candidate IN ARRAY v_candidates LOOP

@@ -617,10 +617,13 @@ $$;
 -- units in claim order while the tokens last. The first that finds too few
 -- stops the bucket for the runs behind it, so a run needing many units is
 -- not overtaken by smaller ones. Candidates not admitted move to
--- sluice.held. The caller holds the slot and bucket rows' locks. Returns
+-- sluice.held, as do the candidates of buckets in p_closed_buckets, which
+-- turned a run away earlier in the same claim. The caller holds the slot
+-- and bucket rows' locks. Returns
 -- the admitted ids, or NULL without changing anything when some candidate
 -- has several gates; _pass_gates checks those run by run.
-CREATE FUNCTION sluice._admit_single_gates(p_run_ids bigint[], p_now timestamptz) RETURNS bigint[]
+CREATE FUNCTION sluice._admit_single_gates(p_run_ids bigint[], p_now timestamptz, p_closed_buckets text[])
+RETURNS bigint[]
 LANGUAGE plpgsql
 SET enable_seqscan = off
 AS $$
@@ -658,7 +661,7 @@ BEGIN
         FROM (SELECT g.run_id, g.gate_key, g.units, sum(g.units) OVER (PARTITION BY g.gate_key ORDER BY g.n) AS needed
               FROM gate g WHERE g.kind = 'rate') r
         LEFT JOIN bucket b ON b.key = r.gate_key
-        WHERE b.key IS NULL OR (NOT b.paused AND r.needed <= b.refilled)
+        WHERE b.key IS NULL OR (NOT b.paused AND b.key <> ALL (p_closed_buckets) AND r.needed <= b.refilled)
     ), slots_taken AS (
         UPDATE sluice.concurrency_slots s SET running = s.running + a.slots
         FROM (SELECT a.gate_key, count(*)::integer AS slots FROM slot_admitted a GROUP BY a.gate_key) a

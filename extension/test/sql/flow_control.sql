@@ -157,6 +157,13 @@ SELECT array_agg(run_id ORDER BY run_id) = ARRAY[:c1]::bigint[] AS first_run_onl
 SELECT array_agg(run_id ORDER BY run_id) = ARRAY[:c2, :c3]::bigint[] AS both_held, min(kind) AS kind
 FROM sluice.held WHERE gate_key = 'c';
 SELECT key, waiting, round(available_units) AS available_units FROM sluice.rate_limit_status WHERE key = 'c';
+-- The same order across the rounds of one claim: with room for two runs, the
+-- first round takes e1 and holds e2, and the second round must hold e3 too.
+SELECT sluice.enqueue('spend', '{"account": "e", "cost": 6}') AS e1 \gset
+SELECT sluice.enqueue('spend', '{"account": "e", "cost": 5}') AS e2 \gset
+SELECT sluice.enqueue('spend', '{"account": "e", "cost": 4}') AS e3 \gset
+SELECT array_agg(run_id ORDER BY run_id) = ARRAY[:e1]::bigint[] AS first_run_only FROM sluice.claim(:'sw', 2);
+SELECT array_agg(run_id ORDER BY run_id) = ARRAY[:e2, :e3]::bigint[] AS both_held FROM sluice.held WHERE gate_key = 'e';
 -- The same order when a run has several gates and the claim checks run by run.
 SELECT sluice.define_task('spend_keyed', concurrency => '{"key": "$.account", "max": 10}',
                           rate_limits => '{"key": "$.account", "limit": 10, "period": "minute", "units": "$.cost"}');
