@@ -22,9 +22,16 @@ BEGIN
     -- Queue rows first, then the run row: the lock order every function keeps.
     -- A claim that holds the ready row makes this wait, and the run is then
     -- found running with a lease, which is deleted below.
+    --
+    -- The held row comes first. A completion that hands its slot to this run
+    -- moves it from held to ready in its own transaction. Waiting for the held
+    -- row lets the ready row's delete below see that move. Otherwise a claim
+    -- could start the run after the ready delete had missed it, and its lease
+    -- would be invisible to the lease delete, which ran on an older snapshot.
+    -- The run was then cancelled while running and its slot never released.
+    PERFORM FROM sluice.held h WHERE h.run_id = cancel.run_id FOR UPDATE;
     DELETE FROM sluice.ready r WHERE r.run_id = cancel.run_id;
     DELETE FROM sluice.delayed d WHERE d.run_id = cancel.run_id;
-    PERFORM FROM sluice.held h WHERE h.run_id = cancel.run_id FOR UPDATE;
     DELETE FROM sluice.leases l WHERE l.run_id = cancel.run_id RETURNING l.worker_id INTO v_worker;
 
     UPDATE sluice.runs r
