@@ -135,6 +135,7 @@ DECLARE
     v_gated bigint[];
     v_gated_accepted bigint[];
     v_closed_buckets text[] := '{}';
+    v_gates_locked boolean := false;
     v_started integer;
     v_held integer;
     v_round integer;
@@ -153,6 +154,7 @@ BEGIN
         v_tasks := v_worker.tasks;
     END IF;
 
+    <<queues>>
     FOREACH v_queue IN ARRAY v_worker.queues LOOP
         -- A round that turns gated runs away may leave free slots that the
         -- next candidates can use; four rounds bound the work of one call.
@@ -216,7 +218,12 @@ BEGIN
             ELSE
                 v_gated := ARRAY(SELECT c.run_id FROM unnest(v_candidates) c WHERE c.gated);
                 IF pg_catalog.cardinality(v_gated) > 0 THEN
-                    PERFORM sluice._lock_gates(v_gated);
+                    -- Only the first locking of gate rows may wait. A later
+                    -- round or queue holds rows already, and waiting for a row
+                    -- earlier in the lock order could deadlock: it stops the
+                    -- claim instead, leaving its last candidates ready.
+                    EXIT queues WHEN NOT sluice._lock_gates(v_gated, NOT v_gates_locked);
+                    v_gates_locked := true;
                 END IF;
                 -- The common shape, one gate per run and one slot each, is
                 -- admitted in one pass. Other shapes go run by run.

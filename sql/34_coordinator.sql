@@ -204,9 +204,13 @@ AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM sluice._check_range('p_limit', p_limit, 1, 100000);
+    -- Lease expiry waits for slot and bucket rows in the documented order, so
+    -- it comes before the releases, which keep the rows they lock. After them
+    -- it waited for a slot row while holding a bucket row, and deadlocked with
+    -- a claim that held the slot row and waited for the bucket.
+    expired := sluice.expire_leases(p_limit);
     released := sluice.release_rate_held(p_limit) + sluice.release_concurrency_held(p_limit);
     promoted := sluice.promote_due(p_limit);
-    expired := sluice.expire_leases(p_limit);
     timed_out := sluice.expire_queued(p_limit);
     fired := sluice.fire_due_schedules(p_limit);
     next_due_at := sluice.next_due_at();

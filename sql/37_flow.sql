@@ -578,20 +578,23 @@ $$;
 -- Locks, in the documented order, the slot and bucket rows the gated runs
 -- p_run_ids need, so that a transaction never waits for one of these rows
 -- while holding a later one. Slot rows are created first when a key has
--- none yet; most claims find them all and skip that insert.
+-- none yet; most claims find them all and skip that insert. Without p_wait
+-- nothing waits: rows locked by another transaction, or a missing slot row,
+-- make it return false, having locked only some of the rows.
 --
 -- This function, _admit_single_gates and _release_slots read a few slot rows
 -- by key on every claim and completion. With a thousand keys the planner
 -- read the whole slot table instead, through a hash join or a filter over
 -- every row. That took 0.5 ms per statement, three statements per batch,
 -- and grows with the number of keys, so they turn sequential scans off.
-CREATE FUNCTION sluice._lock_gates(p_run_ids bigint[]) RETURNS void
+CREATE FUNCTION sluice._lock_gates(p_run_ids bigint[], p_wait boolean DEFAULT true) RETURNS boolean
 LANGUAGE plpgsql
 SET enable_seqscan = off
 AS $$
 DECLARE
     v_slot_keys text[];
     v_bucket_keys text[];
+    v_locked integer;
 BEGIN
     SELECT pg_catalog.array_agg(DISTINCT g.gate_key) FILTER (WHERE g.kind = 'concurrency'),
            pg_catalog.array_agg(DISTINCT g.gate_key) FILTER (WHERE g.kind = 'rate')
@@ -600,13 +603,37 @@ BEGIN
     IF v_slot_keys IS NOT NULL THEN
         IF EXISTS (SELECT FROM unnest(v_slot_keys) AS k(gate_key)
                    WHERE NOT EXISTS (SELECT FROM sluice.concurrency_slots s WHERE s.gate_key = k.gate_key)) THEN
+            IF NOT p_wait THEN
+                -- Creating a slot row can wait for another transaction's insert.
+                RETURN false;
+            END IF;
             PERFORM sluice._ensure_slots(v_slot_keys);
         END IF;
-        PERFORM FROM sluice.concurrency_slots s WHERE s.gate_key = ANY (v_slot_keys) ORDER BY s.gate_key FOR UPDATE;
+        IF p_wait THEN
+            PERFORM FROM sluice.concurrency_slots s WHERE s.gate_key = ANY (v_slot_keys) ORDER BY s.gate_key FOR UPDATE;
+        ELSE
+            SELECT count(*) INTO v_locked
+            FROM (SELECT FROM sluice.concurrency_slots s WHERE s.gate_key = ANY (v_slot_keys)
+                  ORDER BY s.gate_key FOR UPDATE SKIP LOCKED) l;
+            IF v_locked < pg_catalog.cardinality(v_slot_keys) THEN
+                RETURN false;
+            END IF;
+        END IF;
     END IF;
     IF v_bucket_keys IS NOT NULL THEN
-        PERFORM FROM sluice.rate_limits r WHERE r.key = ANY (v_bucket_keys) ORDER BY r.key FOR UPDATE;
+        IF p_wait THEN
+            PERFORM FROM sluice.rate_limits r WHERE r.key = ANY (v_bucket_keys) ORDER BY r.key FOR UPDATE;
+        ELSE
+            -- A static limit deleted since enqueue has no row and needs no lock.
+            SELECT count(*) INTO v_locked
+            FROM (SELECT FROM sluice.rate_limits r WHERE r.key = ANY (v_bucket_keys)
+                  ORDER BY r.key FOR UPDATE SKIP LOCKED) l;
+            IF v_locked < (SELECT count(*) FROM sluice.rate_limits r WHERE r.key = ANY (v_bucket_keys)) THEN
+                RETURN false;
+            END IF;
+        END IF;
     END IF;
+    RETURN true;
 END
 $$;
 
