@@ -420,6 +420,10 @@ BEGIN
                 DELETE FROM sluice.run_gates g WHERE g.run_id = p_run_id;
                 RETURN 'cancelled';
             END IF;
+            -- NOTE: cancel() waits for the victim's ready row while this
+            -- transaction holds the key's slot row. A claim that holds that
+            -- ready row and waits for the slot row deadlocks with it, and the
+            -- detector aborts one of the two (isolation spec not yet written).
             PERFORM sluice.cancel(v_oldest, format('cancelled by newer run %s of the same concurrency key', p_run_id));
         END LOOP;
     END LOOP;
