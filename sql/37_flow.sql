@@ -423,7 +423,7 @@ BEGIN
             -- NOTE: cancel() waits for the victim's ready row while this
             -- transaction holds the key's slot row. A claim that holds that
             -- ready row and waits for the slot row deadlocks with it, and the
-            -- detector aborts one of the two (isolation spec not yet written).
+            -- detector aborts one of the two.
             PERFORM sluice.cancel(v_oldest, format('cancelled by newer run %s of the same concurrency key', p_run_id));
         END LOOP;
     END LOOP;
