@@ -219,9 +219,9 @@ BEGIN
                 v_gated := ARRAY(SELECT c.run_id FROM unnest(v_candidates) c WHERE c.gated);
                 IF pg_catalog.cardinality(v_gated) > 0 THEN
                     -- Only the first locking of gate rows may wait. A later
-                    -- round or queue holds rows already, and waiting for a row
-                    -- earlier in the lock order could deadlock: it stops the
-                    -- claim instead, leaving its last candidates ready.
+                    -- round or queue has locked rows already, and waiting for a
+                    -- row earlier in the lock order could deadlock. It stops
+                    -- the claim instead, leaving its last candidates ready.
                     EXIT queues WHEN NOT sluice._lock_gates(v_gated, NOT v_gates_locked);
                     v_gates_locked := true;
                 END IF;

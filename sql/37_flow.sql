@@ -421,9 +421,9 @@ BEGIN
                 RETURN 'cancelled';
             END IF;
             -- NOTE: cancel() waits for the victim's ready row while this
-            -- transaction holds the key's slot row. A claim that holds that
-            -- ready row and waits for the slot row deadlocks with it, and the
-            -- detector aborts one of the two.
+            -- transaction has locked the key's slot row. A claim that has
+            -- locked that ready row and waits for the slot row deadlocks with
+            -- it, and the detector aborts one of the two.
             PERFORM sluice.cancel(v_oldest, format('cancelled by newer run %s of the same concurrency key', p_run_id));
         END LOOP;
     END LOOP;
@@ -923,7 +923,7 @@ DECLARE
 BEGIN
         -- Runs already back in ready but not yet claimed use free slots too.
     -- Only keys with room beyond them are locked, because claims wait for
-    -- the slot rows this transaction holds. With runs waiting on every key,
+    -- the slot rows this transaction has locked. With runs waiting on every key,
     -- locking them all cost a thousand needless locks a second.
     FOR v_slot IN
         SELECT * FROM sluice.concurrency_slots s

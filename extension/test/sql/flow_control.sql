@@ -157,8 +157,9 @@ SELECT array_agg(run_id ORDER BY run_id) = ARRAY[:c1]::bigint[] AS first_run_onl
 SELECT array_agg(run_id ORDER BY run_id) = ARRAY[:c2, :c3]::bigint[] AS both_held, min(kind) AS kind
 FROM sluice.held WHERE gate_key = 'c';
 SELECT key, waiting, round(available_units) AS available_units FROM sluice.rate_limit_status WHERE key = 'c';
--- The same order across the rounds of one claim: with room for two runs, the
--- first round takes e1 and holds e2, and the second round must hold e3 too.
+-- The same order across the rounds of one claim. With room for two runs, the
+-- first round starts e1 and moves e2 to sluice.held, and the second round
+-- must move e3 there too.
 SELECT sluice.enqueue('spend', '{"account": "e", "cost": 6}') AS e1 \gset
 SELECT sluice.enqueue('spend', '{"account": "e", "cost": 5}') AS e2 \gset
 SELECT sluice.enqueue('spend', '{"account": "e", "cost": 4}') AS e3 \gset

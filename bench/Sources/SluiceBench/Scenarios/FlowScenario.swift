@@ -8,9 +8,9 @@ import SluicePostgres
 /// most 200 runs are in flight (2 processes x batch 100), so each key has at most one run
 /// running. The rate limit is far above any rate this harness reaches. So a gap between the
 /// drains is the cost of computing the gates at enqueue and checking and releasing them at
-/// claim and complete. With 50 runs per key and a maximum of 10, the key's 11th and later runs
-/// wait in `sluice.held` from enqueue (a key keeps at most its maximum in the ready queue),
-/// so 4 of every 5 runs also pay for a hand-over back to the ready queue.
+/// claim and complete. A key keeps at most its maximum of runs in the ready queue, so with 50
+/// runs per key and a maximum of 10, a key's 11th and later runs wait in `sluice.held` from
+/// enqueue. Those 4 of every 5 runs also pay for a hand-over back to the ready queue.
 ///
 /// Single drains of the same configuration vary by 2x or more between runs on the shared
 /// machine, so each variant drains `rounds` times, interleaved with the others in a rotating
