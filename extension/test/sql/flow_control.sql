@@ -219,3 +219,18 @@ FROM generate_series(1, 10) i CROSS JOIN LATERAL sluice.claim(:'mw', 1 + 0 * i) 
 SELECT count(*) FROM unnest(sluice.enqueue_many('mixed', array_fill('{}'::jsonb, ARRAY[20]), priority => 9)) AS ids;
 SELECT pg_catalog.setval('sluice.claim_seq', 9);
 SELECT count(*) AS claimed FROM sluice.claim(:'mw', 5) c;
+
+-- After a claim has locked gate rows, a later queue's gated run whose key has
+-- no slot row yet is not started: creating the row could wait for another
+-- transaction. The claim stops there, and the next claim creates the row.
+SELECT sluice.set_rate_limit('closed', 5, 'hour');
+SELECT sluice.pause_rate_limit('closed', sluice.now() + interval '1 hour');
+SELECT sluice.define_task('first_queue_task', queue => 'qa', rate_limits => '{"key": "closed"}');
+SELECT sluice.define_task('second_queue_task', queue => 'qb', concurrency => '{"key": "fresh", "max": 1}');
+SELECT sluice.register_worker('qw', ARRAY['first_queue_task', 'second_queue_task'], slots => 10,
+                              queues => ARRAY['qa', 'qb']) AS qw \gset
+SELECT sluice.enqueue('first_queue_task', '{}') AS qa1 \gset
+SELECT sluice.enqueue('second_queue_task', '{}') AS qb1 \gset
+SELECT count(*) AS started_in_first_claim FROM sluice.claim(:'qw', 10);
+SELECT count(*) AS fresh_slot_rows FROM sluice.concurrency_slots WHERE key = 'fresh';
+SELECT array_agg(run_id) = ARRAY[:qb1]::bigint[] AS second_claim_starts_it FROM sluice.claim(:'qw', 10);
