@@ -172,8 +172,17 @@ COMMENT ON TABLE sluice.idempotency_keys IS
 -- that became ready before it, whatever its id.
 CREATE SEQUENCE sluice.ready_position_seq AS bigint;
 
+-- sluice.ready and sluice.leases each have two partitions, generations 0 and
+-- 1, so that their dead rows can be dropped with TRUNCATE when a long
+-- transaction keeps vacuum from removing them (sluice.shed_dead_rows). Bit 32
+-- of a ready row's position picks its generation: moving the position
+-- sequence to the next block of 2^32 sends new rows to the other generation
+-- without a lookup on the enqueue path. A lease takes the generation of the
+-- ready row it was claimed from. A unique index on a partitioned table must
+-- contain the partition key, so each partition has its own primary key. No
+-- code path inserts a run into either table while the run is already there.
 CREATE TABLE sluice.ready (
-    run_id            bigint PRIMARY KEY,
+    run_id            bigint NOT NULL,
     queue             text NOT NULL,
     task              text NOT NULL,
     priority          smallint NOT NULL,
@@ -181,8 +190,14 @@ CREATE TABLE sluice.ready (
     ready_at          timestamptz NOT NULL,
     schedule_deadline timestamptz,
     gated             boolean NOT NULL DEFAULT false
-) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
-        autovacuum_vacuum_cost_delay = 0);
+) PARTITION BY LIST (((position >> 32) & 1));
+
+CREATE TABLE sluice.ready_0 PARTITION OF sluice.ready (PRIMARY KEY (run_id)) FOR VALUES IN (0)
+    WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+          autovacuum_vacuum_cost_delay = 0);
+CREATE TABLE sluice.ready_1 PARTITION OF sluice.ready (PRIMARY KEY (run_id)) FOR VALUES IN (1)
+    WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+          autovacuum_vacuum_cost_delay = 0);
 
 -- Workers often execute some of a queue's tasks only, so the claim index
 -- groups each task's runs: a claim never reads past another task's backlog.
@@ -203,14 +218,21 @@ CREATE INDEX delayed_run_at_idx ON sluice.delayed (run_at);
 COMMENT ON TABLE sluice.delayed IS 'Runs waiting for a time: a delayed first start or a retry backoff.';
 
 CREATE TABLE sluice.leases (
-    run_id     bigint PRIMARY KEY,
+    run_id     bigint NOT NULL,
     worker_id  uuid NOT NULL,
     attempt    integer NOT NULL,
     started_at timestamptz NOT NULL,
     deadline   timestamptz NOT NULL,
-    slot_cost  integer NOT NULL DEFAULT 1
-) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
-        autovacuum_vacuum_cost_delay = 0);
+    slot_cost  integer NOT NULL DEFAULT 1,
+    generation smallint NOT NULL
+) PARTITION BY LIST (generation);
+
+CREATE TABLE sluice.leases_0 PARTITION OF sluice.leases (PRIMARY KEY (run_id)) FOR VALUES IN (0)
+    WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+          autovacuum_vacuum_cost_delay = 0);
+CREATE TABLE sluice.leases_1 PARTITION OF sluice.leases (PRIMARY KEY (run_id)) FOR VALUES IN (1)
+    WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+          autovacuum_vacuum_cost_delay = 0);
 
 CREATE INDEX leases_worker_idx ON sluice.leases (worker_id);
 

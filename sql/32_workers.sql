@@ -263,16 +263,17 @@ BEGIN
 
             RETURN QUERY
             WITH removed AS (
-                DELETE FROM sluice.ready r WHERE r.run_id = ANY (v_accepted) RETURNING r.run_id
+                DELETE FROM sluice.ready r WHERE r.run_id = ANY (v_accepted)
+                RETURNING r.run_id, ((r.position >> 32) & 1)::smallint AS generation
             ), started AS (
                 UPDATE sluice.runs u
                 SET status = 'running', attempt = u.attempt + 1, started_at = v_now, worker_id = claim.worker_id
                 FROM removed m
                 WHERE u.id = m.run_id AND u.status = 'queued'
-                RETURNING u.id, u.task, u.attempt, u.input, u.metadata, u.max_attempts
+                RETURNING u.id, u.task, u.attempt, u.input, u.metadata, u.max_attempts, m.generation
             ), leased AS (
-                INSERT INTO sluice.leases (run_id, worker_id, attempt, started_at, deadline, slot_cost)
-                SELECT s.id, claim.worker_id, s.attempt, v_now, v_now + t.execution_timeout, t.slot_cost
+                INSERT INTO sluice.leases (run_id, worker_id, attempt, started_at, deadline, slot_cost, generation)
+                SELECT s.id, claim.worker_id, s.attempt, v_now, v_now + t.execution_timeout, t.slot_cost, s.generation
                 FROM started s JOIN sluice.tasks t ON t.name = s.task
                 RETURNING run_id, deadline
             )
@@ -314,11 +315,17 @@ COMMENT ON FUNCTION sluice.claim(uuid, integer) IS
     'highest priority first, then longest waiting, applying concurrency keys, rate limits and affinity. Returns run id, '
     'task, attempt, input, metadata, execution deadline and max_attempts of each.';
 
+-- Between vacuums the lease table holds the dead rows of every run completed
+-- since the last one. The generic plan read the whole table into a hash join,
+-- so a completion cost more the more runs had finished before it: 1.7 ms for
+-- 100 runs over a table vacuum had not visited for 6 s, against 0.9 ms with
+-- an index probe per run.
 CREATE FUNCTION sluice.complete(run_ids bigint[], attempts integer[], outputs jsonb[])
 RETURNS SETOF bigint
 LANGUAGE plpgsql
 SET jit = off
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();

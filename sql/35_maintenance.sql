@@ -133,8 +133,8 @@ CREATE VIEW sluice._hot_table_stats AS
     SELECT s.relid::regclass AS relation, s.n_live_tup AS live_rows, s.n_dead_tup AS dead_rows
     FROM pg_catalog.pg_stat_user_tables s
     WHERE s.schemaname = 'sluice'
-      AND s.relname IN ('ready', 'delayed', 'leases', 'held', 'run_gates', 'concurrency_holders',
-                        'waiting_workers');
+      AND s.relname IN ('ready_0', 'ready_1', 'delayed', 'leases_0', 'leases_1', 'held', 'run_gates',
+                        'concurrency_holders', 'waiting_workers');
 
 CREATE FUNCTION sluice.hot_tables_to_vacuum(min_dead bigint DEFAULT 1000) RETURNS SETOF regclass
 LANGUAGE sql STABLE
@@ -158,3 +158,107 @@ $$;
 
 COMMENT ON FUNCTION sluice.hot_tables_dead_rows() IS
     'The dead rows of the tables of live runs in all, as the statistics collector last counted them.';
+
+-- Vacuum removes a dead row only once no transaction can still see it, so one
+-- long transaction (a report, a session left idle in a transaction) keeps
+-- every run deleted from ready and leases since it began. Claims then read
+-- past all of them, because the claim index's dead prefix and the worker's
+-- dead leases grow with every run. With a snapshot held for 100 s at 2,000
+-- runs a second, a claim of 50 took 56 ms. This function drops those rows:
+-- it moves the position sequence to its next block of 2^32, so that new ready
+-- rows and the leases of runs claimed from them go to the other generation,
+-- then copies the live rows of the old generation over and truncates it.
+-- TRUNCATE does not wait for old snapshots. Like any TRUNCATE it is not
+-- MVCC-safe: a transaction that began before it and reads those tables
+-- afterwards sees them without the old generation's rows.
+--
+-- It runs when the current generation has at least min_dead dead rows, and
+-- when an earlier call moved the sequence but could not empty the old
+-- generation. It gives up when the old generation has more than max_moved
+-- ready runs, since they would be copied under an exclusive lock. It also
+-- gives up when it cannot lock the old partitions within lock_wait, since
+-- claims queue behind its lock request. The coordinator calls it again at its
+-- next look. Copied runs keep their order: their new positions come before
+-- any position the sequence hands out after the move.
+CREATE FUNCTION sluice.shed_dead_rows(
+    min_dead  bigint DEFAULT 1000,
+    max_moved integer DEFAULT 10000,
+    lock_wait interval DEFAULT '250 milliseconds'
+) RETURNS boolean
+LANGUAGE plpgsql
+SET jit = off
+SET lock_timeout = '250ms'
+AS $$
+DECLARE
+    v_last bigint := (SELECT s.last_value FROM sluice.ready_position_seq s);
+    v_block bigint := v_last >> 32;
+    v_current smallint := (v_block & 1)::smallint;
+    v_old smallint := 1 - v_current;
+BEGIN
+    PERFORM sluice._check_range('min_dead', shed_dead_rows.min_dead, 0, 1000000000);
+    PERFORM sluice._check_range('max_moved', shed_dead_rows.max_moved, 0, 1000000);
+    PERFORM sluice._check_interval('lock_wait', shed_dead_rows.lock_wait, '1 millisecond', '1 minute');
+    -- The SET clause above restores the caller's lock_timeout on return. The
+    -- wait stays under deadlock_timeout, so that in a cycle of lock waits this
+    -- call gives up before the deadlock detector cancels another transaction.
+    PERFORM pg_catalog.set_config('lock_timeout',
+        (extract(epoch FROM least(shed_dead_rows.lock_wait,
+                                  pg_catalog.current_setting('deadlock_timeout')::interval / 2)) * 1000)::bigint::text,
+        true);
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('sluice.shed_dead_rows')) THEN
+        RETURN false;
+    END IF;
+
+    IF pg_catalog.pg_relation_size(format('sluice.ready_%s', v_old)) = 0
+       AND pg_catalog.pg_relation_size(format('sluice.leases_%s', v_old)) = 0 THEN
+        IF (SELECT coalesce(sum(h.dead_rows), 0) FROM sluice._hot_table_stats h
+            WHERE h.relation IN (format('sluice.ready_%s', v_current)::regclass,
+                                 format('sluice.leases_%s', v_current)::regclass)) < shed_dead_rows.min_dead THEN
+            RETURN false;
+        END IF;
+        -- The sequence is not transactional: from here on new ready rows go to
+        -- the other generation, even if this call gives up below.
+        v_block := v_block + 1;
+        PERFORM pg_catalog.setval('sluice.ready_position_seq', (v_block << 32) + (1::bigint << 31), false);
+        v_old := v_current;
+        v_current := 1 - v_current;
+    END IF;
+
+    IF (SELECT count(*) FROM (SELECT FROM sluice.ready r WHERE ((r.position >> 32) & 1) = v_old
+                              LIMIT shed_dead_rows.max_moved + 1) r) > shed_dead_rows.max_moved THEN
+        RAISE LOG 'sluice: generation % of the ready queue holds more than % runs; its dead rows stay',
+            v_old, shed_dead_rows.max_moved;
+        RETURN false;
+    END IF;
+    -- Claims, completions and enqueues that use the old generation finish
+    -- first; those that come later wait for this transaction. A claim reads
+    -- its worker's leases before it reads ready, so the leases come first
+    -- here too: in the other order a claim holding the old leases partition
+    -- and this lock each waited for the other. A cancel takes ready first, so
+    -- this call can wait for a cancel that waits for it, until lock_wait ends.
+    BEGIN
+        EXECUTE format('LOCK TABLE sluice.leases_%s, sluice.ready_%s IN ACCESS EXCLUSIVE MODE', v_old, v_old);
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE LOG 'sluice: locking generation % of the ready and lease tables took longer than %; will retry',
+            v_old, shed_dead_rows.lock_wait;
+        RETURN false;
+    END;
+
+    INSERT INTO sluice.ready (run_id, queue, task, priority, position, ready_at, schedule_deadline, gated)
+    SELECT r.run_id, r.queue, r.task, r.priority,
+           (v_block << 32) + pg_catalog.row_number() OVER (ORDER BY r.position),
+           r.ready_at, r.schedule_deadline, r.gated
+    FROM sluice.ready r WHERE ((r.position >> 32) & 1) = v_old;
+    INSERT INTO sluice.leases (run_id, worker_id, attempt, started_at, deadline, slot_cost, generation)
+    SELECT l.run_id, l.worker_id, l.attempt, l.started_at, l.deadline, l.slot_cost, v_current
+    FROM sluice.leases l WHERE l.generation = v_old;
+    EXECUTE format('TRUNCATE sluice.ready_%s, sluice.leases_%s', v_old, v_old);
+    RETURN true;
+END
+$$;
+
+COMMENT ON FUNCTION sluice.shed_dead_rows(bigint, integer, interval) IS
+    'Drops the dead rows of sluice.ready and sluice.leases that vacuum cannot remove while a long transaction '
+    'runs: switches new rows to the other partition, copies the old partition''s live rows over (at most '
+    'max_moved ready runs) and truncates it, waiting at most lock_wait for its lock. Returns whether it did. '
+    'The coordinator calls it after its vacuums.';

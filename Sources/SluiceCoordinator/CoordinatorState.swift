@@ -43,7 +43,9 @@ public struct CoordinatorState: Sendable {
         case maintenanceFinished(at: ContinuousClock.Instant)
         /// The look for hot tables to vacuum finished. The hot tables had `deadRowsBefore` dead
         /// rows in all when it looked and `deadRowsAfter` once it had vacuumed what it listed.
-        case vacuumFinished(deadRowsBefore: Int, deadRowsAfter: Int, at: ContinuousClock.Instant)
+        /// `shed` is true when `sluice.shed_dead_rows()` truncated dead rows that the vacuums
+        /// could not remove.
+        case vacuumFinished(deadRowsBefore: Int, deadRowsAfter: Int, shed: Bool = false, at: ContinuousClock.Instant)
         /// A sleep or wait ended: its time passed, a timer notification arrived, or the
         /// listener reconnected.
         case wokeUp(at: ContinuousClock.Instant)
@@ -143,17 +145,22 @@ public struct CoordinatorState: Sendable {
         case .maintenanceFinished(let now):
             nextMaintenanceAt = now + options.maintenanceInterval
             return .tick(limit: options.tickLimit)
-        case .vacuumFinished(let deadRowsBefore, let deadRowsAfter, let now):
+        case .vacuumFinished(let deadRowsBefore, let deadRowsAfter, let shed, let now):
             // Runs that still flow leave dead rows behind, so the next look stays near: after an
             // idle minute a sudden load would otherwise go unvacuumed for up to a minute. A
             // vacuum that removed nothing, because a snapshot can still read the rows, is no
-            // reason to stay.
-            if deadRowsBefore > deadRowsLeft || deadRowsAfter < deadRowsBefore {
+            // reason to stay. Unless the rows were shed: the snapshot is likely still open, and
+            // until the next shed every claim reads past each run deleted since this one, so the
+            // next look comes after a quarter of the interval. The statistics may not show the
+            // truncation yet, so a shed counts as leaving no dead rows.
+            if shed {
+                vacuumDelay = options.vacuumInterval / 4
+            } else if deadRowsBefore > deadRowsLeft || deadRowsAfter < deadRowsBefore {
                 vacuumDelay = options.vacuumInterval
             } else {
                 vacuumDelay = min(vacuumDelay * 2, max(options.maintenanceInterval, options.vacuumInterval))
             }
-            deadRowsLeft = deadRowsAfter
+            deadRowsLeft = shed ? 0 : deadRowsAfter
             nextVacuumAt = now + vacuumDelay
             return .tick(limit: options.tickLimit)
         case .wokeUp:

@@ -90,6 +90,55 @@ import Testing
         #expect(!second.isLeader)
     }
 
+    /// A transaction that holds a snapshot keeps vacuum from removing the rows that claims and
+    /// completions delete. The leader then truncates them away with `sluice.shed_dead_rows()`,
+    /// and the runs still waiting keep their order.
+    @Test func deadRowsKeptByHeldSnapshotAreShed() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let connection = try await database.connect()
+        try await connection.execute("SELECT sluice.define_task('churn')")
+        let workerID = try await connection.query(
+            "SELECT sluice.register_worker('churner', ARRAY['churn'], slots => 2000)")[0].decode(UUID.self, at: 0)
+        let holder = try await database.connect()
+        try await holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        _ = try await holder.query("SELECT count(*) FROM sluice.tasks")
+
+        try await connection.execute(
+            "SELECT sluice.enqueue_many('churn', array_fill('{}'::jsonb, ARRAY[2000]))")
+        try await connection.execute("""
+            WITH c AS (SELECT run_id, attempt FROM sluice.claim($1, 2000))
+            SELECT count(*) FROM sluice.complete((SELECT array_agg(run_id) FROM c), (SELECT array_agg(attempt) FROM c),
+                                                 (SELECT array_agg('{}'::jsonb) FROM c))
+            """, [workerID])
+        let waiting = try await connection.query(
+            "SELECT array_agg(id ORDER BY id) FROM unnest(sluice.enqueue_many('churn', array_fill('{}'::jsonb, ARRAY[3]))) AS id"
+        )[0].decode([Int64].self, at: 0)
+        try await connection.execute("SELECT pg_stat_force_next_flush()")
+
+        let coordinator = Coordinator(connectionString: database.connectionString, options: Self.fastOptions, logger: NoOpLogger())
+        let run = Task { await coordinator.run() }
+        try await waitUntil("the old generation is truncated", timeout: .seconds(30), interval: .milliseconds(100)) {
+            try await connection.query(
+                "SELECT pg_relation_size('sluice.ready_0') + pg_relation_size('sluice.leases_0') = 0"
+            )[0].decode(Bool.self, at: 0)
+        }
+        let dead = try await connection.query("""
+            SELECT coalesce(sum(n_dead_tup), 0)::int FROM pg_stat_user_tables
+            WHERE schemaname = 'sluice' AND relname IN ('ready_1', 'leases_1')
+            """)[0].decode(Int.self, at: 0)
+        #expect(dead < 1000)
+        let claimed = try await connection.query(
+            "SELECT run_id FROM sluice.claim($1, 10)", [workerID]
+        ).map { try $0.decode(Int64.self, at: 0) }
+        #expect(claimed == waiting)
+
+        try await holder.execute("ROLLBACK")
+        coordinator.stop()
+        await run.value
+        await holder.close()
+        await connection.close()
+    }
+
     @Test func delayedRunPromotedOnTime() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let connection = try await database.connect()

@@ -152,6 +152,16 @@ import Testing
         #expect(state.nextVacuumAt == start + .seconds(4))
     }
 
+    @Test func vacuumLookComesSoonerAfterShed() {
+        var state = leaderState(options: CoordinatorOptions(maintenanceInterval: .seconds(60), vacuumInterval: .seconds(2)))
+        _ = state.handle(.vacuumFinished(deadRowsBefore: 30_000, deadRowsAfter: 30_000, shed: true, at: start))
+        #expect(state.nextVacuumAt == start + .milliseconds(500))
+        // The shed rows are gone: the next look that sheds nothing waits the full interval while
+        // dead rows grow.
+        _ = state.handle(.vacuumFinished(deadRowsBefore: 2_000, deadRowsAfter: 2_000, at: start))
+        #expect(state.nextVacuumAt == start + .seconds(2))
+    }
+
     @Test func vacuumLookWaitsForMaintenance() {
         var state = leaderState()
         let now = start + .seconds(61)

@@ -151,7 +151,8 @@ SELECT name, running, state FROM sluice.worker_status ORDER BY started_at;
 -- The hot-path functions never JIT-compile: their plans are estimated from the
 -- size of the whole history and would pass jit_above_cost on a large one. The
 -- worker's calls keep one generic plan per statement instead of planning again.
--- The count of a worker's slots in use always reads the worker's index entries.
+-- The count of a worker's slots in use always reads the worker's index entries,
+-- and a completion finds each lease through the index.
 SELECT p.oid::regprocedure AS function, coalesce('jit=off' = ANY (p.proconfig), false) AS jit_off,
        coalesce('plan_cache_mode=force_generic_plan' = ANY (p.proconfig), false) AS generic_plans,
        coalesce('enable_seqscan=off' = ANY (p.proconfig), false) AS no_seqscan

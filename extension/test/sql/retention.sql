@@ -57,9 +57,47 @@ SELECT sluice.define_task('churn');
 SELECT count(*) FROM unnest(sluice.enqueue_many('churn', array_fill('{}'::jsonb, ARRAY[300]))) AS ids;
 DELETE FROM sluice.ready r USING sluice.runs u WHERE u.id = r.run_id AND u.task = 'churn' AND r.run_id % 3 <> 0;
 SELECT pg_stat_force_next_flush();
-SELECT 'sluice.ready'::regclass IN (SELECT sluice.hot_tables_to_vacuum(min_dead => 100)) AS ready_listed;
-SELECT 'sluice.ready'::regclass IN (SELECT sluice.hot_tables_to_vacuum()) AS listed_below_min_dead;
+SELECT 'sluice.ready_0'::regclass IN (SELECT sluice.hot_tables_to_vacuum(min_dead => 100)) AS ready_listed;
+SELECT 'sluice.ready_0'::regclass IN (SELECT sluice.hot_tables_to_vacuum()) AS listed_below_min_dead;
 SELECT sluice.hot_tables_dead_rows() >= 200 AS dead_rows_counted;
 VACUUM sluice.ready;
 SELECT pg_stat_force_next_flush();
-SELECT 'sluice.ready'::regclass IN (SELECT sluice.hot_tables_to_vacuum(min_dead => 100)) AS listed_after_vacuum;
+SELECT 'sluice.ready_0'::regclass IN (SELECT sluice.hot_tables_to_vacuum(min_dead => 100)) AS listed_after_vacuum;
+
+-- When a long transaction keeps vacuum from removing the dead rows of ready
+-- and leases, shed_dead_rows sends new rows to the other partition, copies the
+-- old partition's live rows over and truncates it.
+SELECT sluice.define_task('shed');
+SELECT sluice.register_worker('shedder', ARRAY['shed'], slots => 10) AS shedder \gset
+SELECT count(*) FROM unnest(sluice.enqueue_many('shed', ARRAY['{"n": 1}', '{"n": 2}', '{"n": 3}', '{"n": 4}']::jsonb[]));
+CREATE TEMP TABLE shed_claimed AS SELECT run_id, attempt FROM sluice.claim(:'shedder', 2);
+SELECT pg_stat_force_next_flush();
+-- Too few dead rows: nothing to do.
+SELECT sluice.shed_dead_rows(min_dead => 100000) AS shed_without_dead_rows;
+SELECT sluice.shed_dead_rows(min_dead => 1) AS shed;
+SELECT pg_catalog.pg_relation_size('sluice.ready_0') AS old_ready_size,
+       pg_catalog.pg_relation_size('sluice.leases_0') AS old_leases_size;
+SELECT u.input ->> 'n' AS n, (r.position >> 32) & 1 AS generation
+FROM sluice.ready r JOIN sluice.runs u ON u.id = r.run_id WHERE r.task = 'shed' ORDER BY r.position;
+SELECT count(*) AS moved_leases FROM sluice.leases l JOIN shed_claimed c USING (run_id) WHERE l.generation = 1;
+-- A run enqueued after the move queues behind the copied ones, and the
+-- claimed runs still complete.
+SELECT sluice.enqueue('shed', '{"n": 5}') > 0 AS enqueued;
+SELECT input ->> 'n' AS n FROM sluice.claim(:'shedder', 3) ORDER BY run_id;
+SELECT count(*) AS completed
+FROM sluice.complete((SELECT array_agg(run_id) FROM shed_claimed), (SELECT array_agg(attempt) FROM shed_claimed),
+                     (SELECT array_agg('{}'::jsonb) FROM shed_claimed));
+-- More ready runs than max_moved: the new rows go to the other partition, but
+-- the old one is not copied. The next call copies it without moving on again.
+SELECT count(*) FROM unnest(sluice.enqueue_many('shed', ARRAY['{"n": 6}', '{"n": 7}']::jsonb[]));
+SELECT sluice.shed_dead_rows(min_dead => 0, max_moved => 1) AS shed_too_many;
+SELECT sluice.enqueue('shed', '{"n": 8}') > 0 AS enqueued;
+SELECT u.input ->> 'n' AS n, (r.position >> 32) & 1 AS generation
+FROM sluice.ready r JOIN sluice.runs u ON u.id = r.run_id WHERE r.task = 'shed' ORDER BY r.position;
+SELECT sluice.shed_dead_rows(min_dead => 1000000, max_moved => 1000) AS shed_after_giving_up;
+SELECT u.input ->> 'n' AS n, (r.position >> 32) & 1 AS generation
+FROM sluice.ready r JOIN sluice.runs u ON u.id = r.run_id WHERE r.task = 'shed' ORDER BY r.position;
+SELECT pg_catalog.pg_relation_size('sluice.ready_1') AS old_ready_size;
+SELECT input ->> 'n' AS n FROM sluice.claim(:'shedder', 10) ORDER BY run_id;
+SELECT sluice.shed_dead_rows(min_dead => -1);
+SELECT sluice.shed_dead_rows(max_moved => 2000000);

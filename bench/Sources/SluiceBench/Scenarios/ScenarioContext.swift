@@ -96,12 +96,16 @@ struct ScenarioContext: Sendable {
         return (stats, Clock.monotonic() - started)
     }
 
-    /// Returns `n_dead_tup` and `n_live_tup` of the hot tables.
+    /// Returns `n_dead_tup` and `n_live_tup` of the hot tables, each partitioned table's partitions
+    /// added up under its own name.
     func tupleCounts() async throws -> [String: (dead: Int, live: Int)] {
         try await database.withConnection("statistics") { connection in
             let rows = try await connection.query("""
-                SELECT relname, n_dead_tup, n_live_tup FROM pg_stat_user_tables
-                WHERE schemaname = 'sluice' AND relname IN ('ready', 'leases', 'runs_p0', 'workers')
+                SELECT regexp_replace(relname, '_[01]$', ''), sum(n_dead_tup)::bigint, sum(n_live_tup)::bigint
+                FROM pg_stat_user_tables
+                WHERE schemaname = 'sluice'
+                  AND relname IN ('ready_0', 'ready_1', 'leases_0', 'leases_1', 'runs_p0', 'workers')
+                GROUP BY 1
                 """)
             var counts: [String: (dead: Int, live: Int)] = [:]
             for row in rows {
