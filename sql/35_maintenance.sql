@@ -164,10 +164,10 @@ COMMENT ON FUNCTION sluice.hot_tables_dead_rows() IS
 -- every run deleted from ready and leases since it began. Claims then read
 -- past all of them, because the claim index's dead prefix and the worker's
 -- dead leases grow with every run. With a snapshot held for 100 s at 2,000
--- runs a second, a claim of 50 took 56 ms. This function drops those rows:
--- it moves the position sequence to its next block of 2^32, so that new ready
--- rows and the leases of runs claimed from them go to the other generation,
--- then copies the live rows of the old generation over and truncates it.
+-- runs a second, a claim of 50 took 56 ms. This function drops those rows.
+-- It moves the position sequence to its next block of 2^32, so that new ready
+-- rows and the leases of runs claimed from them go to the other generation.
+-- Then it copies the live rows of the old generation over and truncates it.
 -- TRUNCATE does not wait for old snapshots. Like any TRUNCATE it is not
 -- MVCC-safe: a transaction that began before it and reads those tables
 -- afterwards sees them without the old generation's rows.

@@ -22,7 +22,8 @@ public struct CoordinatorOptions: Sendable, Hashable {
     /// by default). A busy queue leaves dead rows faster than that, and every claim reads the
     /// index pages of the dead entries at the head of the claim index. While the looks remove
     /// no dead rows and find no new ones, each waits twice as long as the one before, up to
-    /// `maintenanceInterval`.
+    /// `maintenanceInterval`. After a look that shed dead rows a long transaction kept (see
+    /// `sluice.shed_dead_rows()`), the next one comes after a quarter of this interval.
     public var vacuumInterval: Duration
     /// How long the leader waits before calling `tick()` again after it failed with a
     /// server error; default 1 s.

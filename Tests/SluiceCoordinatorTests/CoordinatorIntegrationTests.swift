@@ -90,7 +90,7 @@ import Testing
         #expect(!second.isLeader)
     }
 
-    /// A transaction that holds a snapshot keeps vacuum from removing the rows that claims and
+    /// A transaction with an open snapshot keeps vacuum from removing the rows that claims and
     /// completions delete. The leader then truncates them away with `sluice.shed_dead_rows()`,
     /// and the runs still waiting keep their order.
     @Test func deadRowsKeptByHeldSnapshotAreShed() async throws {
