@@ -403,14 +403,22 @@ BEGIN
         v_position := v_position + 1;
     END LOOP;
 
-    -- Cancel strategies: lock the slot rows in key order, count the live
-    -- runs of each key (every live gated run has a run_gates row), and make
-    -- room or give up.
+    -- Cancel strategies: count the live runs of each key (every live gated
+    -- run has a run_gates row) and make room or give up. Enqueues of one key
+    -- take turns on a transaction advisory lock on it, so that two of them
+    -- never both count the same room. It is not a row lock on purpose: the
+    -- cancel of a victim waits for the victim's ready row or lease, and
+    -- claims and completions that hold those wait for the key's slot row.
+    -- An enqueue that held the slot row here deadlocked with them.
+    -- NOTE: cancelling a running run locks its key's slot row until commit.
+    -- A transaction that then cancels a second run of that key (max lowered,
+    -- or several enqueues in one transaction) can still deadlock with a claim
+    -- or completion of the second run.
     FOR v_rule IN
         SELECT c FROM pg_catalog.jsonb_array_elements(v_cancelling) c ORDER BY c ->> 'gate_key'
     LOOP
-        PERFORM sluice._ensure_slots(ARRAY[v_rule ->> 'gate_key']);
-        PERFORM FROM sluice.concurrency_slots s WHERE s.gate_key = v_rule ->> 'gate_key' FOR UPDATE;
+        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sluice.cancel_strategy'),
+                                                 pg_catalog.hashtext(v_rule ->> 'gate_key'));
         LOOP
             SELECT count(*), min(g.run_id) FILTER (WHERE g.run_id <> p_run_id)
             INTO v_live, v_oldest
@@ -420,10 +428,6 @@ BEGIN
                 DELETE FROM sluice.run_gates g WHERE g.run_id = p_run_id;
                 RETURN 'cancelled';
             END IF;
-            -- NOTE: cancel() waits for the victim's ready row while this
-            -- transaction has locked the key's slot row. A claim that has
-            -- locked that ready row and waits for the slot row deadlocks with
-            -- it, and the detector aborts one of the two.
             PERFORM sluice.cancel(v_oldest, format('cancelled by newer run %s of the same concurrency key', p_run_id));
         END LOOP;
     END LOOP;
