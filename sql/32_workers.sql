@@ -84,9 +84,13 @@ CREATE TYPE sluice._claim_candidate AS (run_id bigint, gated boolean, slot_cost 
 -- removes them. With statistics that had seen a single worker, the planner read the
 -- whole leases table instead of the worker's index entries: 0.35 ms of a
 -- 1.3 ms claim at 15,000 runs/s. The index scan also marks the dead entries
--- it passes, so the next claim skips them.
+-- it passes, so the next claim skips them. The function is volatile so that
+-- its query takes a snapshot after its lock. A stable one reads with the
+-- caller's snapshot: after waiting for sluice.shed_dead_rows it saw neither
+-- the truncated leases nor their copies, so a claim went over the worker's
+-- slots.
 CREATE FUNCTION sluice._slots_in_use(p_worker_id uuid) RETURNS integer
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 SET jit = off
 SET enable_seqscan = off
 SET plan_cache_mode = force_generic_plan

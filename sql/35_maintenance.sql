@@ -110,6 +110,7 @@ DECLARE
 BEGIN
     rotated := sluice._rotate_partition(v_now);
     dropped_partitions := sluice._drop_expired_partitions(v_now);
+    PERFORM sluice._advance_position_block();
     DELETE FROM sluice.workers w
     WHERE w.stopped_at < v_now - (SELECT s.retention FROM sluice.settings s)
       AND NOT EXISTS (SELECT FROM sluice.leases l WHERE l.worker_id = w.id);
@@ -194,17 +195,29 @@ DECLARE
     v_block bigint := v_last >> 32;
     v_current smallint := (v_block & 1)::smallint;
     v_old smallint := 1 - v_current;
+    v_wait interval := least(shed_dead_rows.lock_wait, pg_catalog.current_setting('deadlock_timeout')::interval / 2);
+    v_lowest bigint;
+    v_highest bigint;
+    v_first bigint;
+    v_above bigint;
+    v_below bigint;
+    v_moved bigint;
 BEGIN
+    -- Under a snapshot taken before the lock, the copy would miss runs
+    -- committed while it waited, and the truncation would remove them.
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'sluice.shed_dead_rows needs isolation level read committed, not %',
+                        pg_catalog.current_setting('transaction_isolation')
+            USING ERRCODE = 'invalid_transaction_state',
+                  HINT = 'Call it outside a transaction block, with default_transaction_isolation set to read committed.';
+    END IF;
     PERFORM sluice._check_range('min_dead', shed_dead_rows.min_dead, 0, 1000000000);
     PERFORM sluice._check_range('max_moved', shed_dead_rows.max_moved, 0, 1000000);
     PERFORM sluice._check_interval('lock_wait', shed_dead_rows.lock_wait, '1 millisecond', '1 minute');
     -- The SET clause above restores the caller's lock_timeout on return. The
     -- wait stays under deadlock_timeout, so that in a cycle of lock waits this
     -- call gives up before the deadlock detector cancels another transaction.
-    PERFORM pg_catalog.set_config('lock_timeout',
-        (extract(epoch FROM least(shed_dead_rows.lock_wait,
-                                  pg_catalog.current_setting('deadlock_timeout')::interval / 2)) * 1000)::bigint::text,
-        true);
+    PERFORM pg_catalog.set_config('lock_timeout', (extract(epoch FROM v_wait) * 1000)::bigint::text, true);
     IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('sluice.shed_dead_rows')) THEN
         RETURN false;
     END IF;
@@ -240,19 +253,69 @@ BEGIN
         EXECUTE format('LOCK TABLE sluice.leases_%s, sluice.ready_%s IN ACCESS EXCLUSIVE MODE', v_old, v_old);
     EXCEPTION WHEN lock_not_available THEN
         RAISE LOG 'sluice: locking generation % of the ready and lease tables took longer than %; will retry',
-            v_old, shed_dead_rows.lock_wait;
+            v_old, v_wait;
         RETURN false;
     END;
 
+    -- The copies keep their order. They go between the runs of the current
+    -- generation that became ready before them and those that became ready
+    -- after them. That is just below the first later position (or the
+    -- sequence's next value), or else just above the last earlier one, within
+    -- a block of the current generation. After a move of the sequence there are 2^31
+    -- free positions below its middle, and maintain() moves it before it
+    -- runs into the next block. Runs that an enqueue left in the old
+    -- generation after an earlier shed sort ahead of the runs that shed
+    -- copied, as their old positions are lower.
+    SELECT min(r.position), max(r.position), count(*) INTO v_lowest, v_highest, v_moved
+    FROM sluice.ready r WHERE ((r.position >> 32) & 1) = v_old;
+    IF v_moved > 0 THEN
+        v_above := least((SELECT min(r.position) FROM sluice.ready r
+                          WHERE ((r.position >> 32) & 1) = v_current AND r.position > v_highest),
+                         pg_catalog.nextval('sluice.ready_position_seq'));
+        v_below := (SELECT max(r.position) FROM sluice.ready r
+                    WHERE ((r.position >> 32) & 1) = v_current AND r.position < v_lowest);
+        IF v_above - v_moved >= greatest(coalesce(v_below + 1, 0), (v_above >> 32) << 32) THEN
+            v_first := v_above - v_moved;
+        ELSIF v_below + v_moved < least(v_above, ((v_below >> 32) + 1) << 32) THEN
+            v_first := v_below + 1;
+        ELSE
+            RAISE LOG 'sluice: no room in generation % of the ready queue for % runs between positions % and %; '
+                      'its dead rows stay', v_current, v_moved, v_below, v_above;
+            RETURN false;
+        END IF;
+    END IF;
     INSERT INTO sluice.ready (run_id, queue, task, priority, position, ready_at, schedule_deadline, gated)
-    SELECT r.run_id, r.queue, r.task, r.priority,
-           (v_block << 32) + pg_catalog.row_number() OVER (ORDER BY r.position),
+    SELECT r.run_id, r.queue, r.task, r.priority, v_first - 1 + pg_catalog.row_number() OVER (ORDER BY r.position),
            r.ready_at, r.schedule_deadline, r.gated
     FROM sluice.ready r WHERE ((r.position >> 32) & 1) = v_old;
     INSERT INTO sluice.leases (run_id, worker_id, attempt, started_at, deadline, slot_cost, generation)
     SELECT l.run_id, l.worker_id, l.attempt, l.started_at, l.deadline, l.slot_cost, v_current
     FROM sluice.leases l WHERE l.generation = v_old;
     EXECUTE format('TRUNCATE sluice.ready_%s, sluice.leases_%s', v_old, v_old);
+    RETURN true;
+END
+$$;
+
+-- Moves the ready position sequence to the middle of its next block once it
+-- is three quarters through its current one, which takes 2^30 runs made
+-- ready. Left alone it would run into the next block at its start, and a
+-- shed would then find no positions below that block's runs for the runs it
+-- copies (see shed_dead_rows). New runs go to the other generation from here
+-- on; the old one drains through claims, or a shed copies what is left.
+CREATE FUNCTION sluice._advance_position_block() RETURNS boolean
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_last bigint;
+BEGIN
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('sluice.shed_dead_rows')) THEN
+        RETURN false;
+    END IF;
+    v_last := (SELECT s.last_value FROM sluice.ready_position_seq s);
+    IF v_last & ((1::bigint << 32) - 1) < 3 * (1::bigint << 30) THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_catalog.setval('sluice.ready_position_seq', (((v_last >> 32) + 1) << 32) + (1::bigint << 31), false);
     RETURN true;
 END
 $$;

@@ -904,9 +904,10 @@ COMMENT ON FUNCTION sluice.release_rate_held(integer) IS
 -- Counts the runs of concurrency key p_gate_key waiting in sluice.ready, up
 -- to p_enough: the tick needs to know only whether they fill the key's free
 -- slots, and stopping there saves reading every gate of a key with a long
--- backlog.
+-- backlog. Volatile, so that it reads with a snapshot taken after its lock
+-- on sluice.ready, as _slots_in_use does.
 CREATE FUNCTION sluice._ready_of_key(p_gate_key text, p_enough integer) RETURNS integer
-LANGUAGE sql STABLE
+LANGUAGE sql VOLATILE
 AS $$
     SELECT count(*)::integer
     FROM (SELECT FROM sluice.run_gates g JOIN sluice.ready r ON r.run_id = g.run_id

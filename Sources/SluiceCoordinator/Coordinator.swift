@@ -165,6 +165,9 @@ public final class Coordinator: Sendable {
                 connectionString, applicationName: "sluice-coordinator",
                 reconnectPolicy: ReconnectPolicy(maximumAttempts: 1))
             session.connection = connection
+            // Sluice's functions rely on each statement seeing what committed before it, and
+            // `sluice.shed_dead_rows()` refuses to run otherwise.
+            try await connection.execute("SET default_transaction_isolation = 'read committed'")
             session.backendProcessID = try await connection.backendProcessID()
             return .connected
         } catch {
