@@ -79,6 +79,22 @@ COMMENT ON FUNCTION sluice.register_worker(text, text[], integer, text[], jsonb,
 
 CREATE TYPE sluice._claim_candidate AS (run_id bigint, gated boolean, slot_cost integer);
 
+-- Raises an error for a worker call outside READ COMMITTED. Each statement
+-- of the worker functions must read what committed before it. After waiting
+-- for sluice.shed_dead_rows, a statement under an older snapshot finds
+-- neither the truncated ready and lease rows nor their copies: a completion
+-- was rejected and a claim went over the worker's slots.
+CREATE FUNCTION sluice._require_read_committed(p_function text) RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    RAISE EXCEPTION 'sluice.% needs isolation level read committed, not %', p_function,
+                    pg_catalog.current_setting('transaction_isolation')
+        USING ERRCODE = 'invalid_transaction_state',
+              HINT = 'Call it outside a transaction block, with default_transaction_isolation set to read committed.';
+END
+$$;
+
 -- Returns the slot cost of the runs leased to worker p_worker_id. Every claim
 -- calls it, and completions leave dead leases behind faster than vacuum
 -- removes them. With statistics that had seen a single worker, the planner read the
@@ -144,6 +160,9 @@ DECLARE
     v_held integer;
     v_round integer;
 BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM sluice._require_read_committed('claim');
+    END IF;
     PERFORM sluice._check_range('max_runs', claim.max_runs, 1, 10000);
     v_free := least(claim.max_runs, v_worker.slots - sluice._slots_in_use(claim.worker_id));
     IF v_free <= 0 THEN
@@ -339,6 +358,9 @@ DECLARE
     v_gated bigint[];
     v_watched bigint[];
 BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM sluice._require_read_committed('complete');
+    END IF;
     IF coalesce(pg_catalog.cardinality(complete.attempts), 0) <> v_count
        OR coalesce(pg_catalog.cardinality(complete.outputs), 0) <> v_count THEN
         PERFORM sluice._invalid_option('arguments',
@@ -484,6 +506,9 @@ DECLARE
     v_count integer := coalesce(pg_catalog.cardinality(fail.run_ids), 0);
     v_item record;
 BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM sluice._require_read_committed('fail');
+    END IF;
     IF coalesce(pg_catalog.cardinality(fail.attempts), 0) <> v_count
        OR coalesce(pg_catalog.cardinality(fail.errors), 0) <> v_count
        OR (fail.retryable IS NOT NULL AND pg_catalog.cardinality(fail.retryable) <> v_count) THEN
@@ -540,6 +565,9 @@ AS $$
 DECLARE
     v_now timestamptz := sluice.now();
 BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM sluice._require_read_committed('heartbeat');
+    END IF;
     UPDATE sluice.workers w SET heartbeat_at = v_now
     WHERE w.id = heartbeat.worker_id AND w.stopped_at IS NULL;
     IF NOT FOUND THEN

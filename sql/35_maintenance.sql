@@ -120,8 +120,8 @@ $$;
 
 COMMENT ON FUNCTION sluice.maintain() IS
     'Starts a new history partition when the current one is older than partition_interval, drops partitions '
-    'whose runs all finished before the retention period, and deletes workers stopped before it. '
-    'The coordinator calls it every minute.';
+    'whose runs all finished before the retention period, deletes workers stopped before it, and moves the ready '
+    'position sequence to its next block when it nears the end of one. The coordinator calls it every minute.';
 
 -- The tables of live runs churn: every run passes through some of them and
 -- leaves a dead row behind. Autovacuum visits a database at most once per
@@ -165,7 +165,8 @@ COMMENT ON FUNCTION sluice.hot_tables_dead_rows() IS
 -- every run deleted from ready and leases since it began. Claims then read
 -- past all of them, because the claim index's dead prefix and the worker's
 -- dead leases grow with every run. With a snapshot held for 100 s at 2,000
--- runs a second, a claim of 50 took 56 ms. This function drops those rows.
+-- runs a second, a claim of 50 took 56 ms on average (bench/RESULTS.md). This
+-- function drops those rows.
 -- It moves the position sequence to its next block of 2^32, so that new ready
 -- rows and the leases of runs claimed from them go to the other generation.
 -- Then it copies the live rows of the old generation over and truncates it.
@@ -191,10 +192,10 @@ SET jit = off
 SET lock_timeout = '250ms'
 AS $$
 DECLARE
-    v_last bigint := (SELECT s.last_value FROM sluice.ready_position_seq s);
-    v_block bigint := v_last >> 32;
-    v_current smallint := (v_block & 1)::smallint;
-    v_old smallint := 1 - v_current;
+    v_last bigint;
+    v_block bigint;
+    v_current smallint;
+    v_old smallint;
     v_wait interval := least(shed_dead_rows.lock_wait, pg_catalog.current_setting('deadlock_timeout')::interval / 2);
     v_lowest bigint;
     v_highest bigint;
@@ -206,10 +207,7 @@ BEGIN
     -- Under a snapshot taken before the lock, the copy would miss runs
     -- committed while it waited, and the truncation would remove them.
     IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'sluice.shed_dead_rows needs isolation level read committed, not %',
-                        pg_catalog.current_setting('transaction_isolation')
-            USING ERRCODE = 'invalid_transaction_state',
-                  HINT = 'Call it outside a transaction block, with default_transaction_isolation set to read committed.';
+        PERFORM sluice._require_read_committed('shed_dead_rows');
     END IF;
     PERFORM sluice._check_range('min_dead', shed_dead_rows.min_dead, 0, 1000000000);
     PERFORM sluice._check_range('max_moved', shed_dead_rows.max_moved, 0, 1000000);
@@ -221,6 +219,12 @@ BEGIN
     IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('sluice.shed_dead_rows')) THEN
         RETURN false;
     END IF;
+    -- Read under the advisory lock: a shed or maintain() that moved the
+    -- sequence in between would swap the generations.
+    v_last := (SELECT s.last_value FROM sluice.ready_position_seq s);
+    v_block := v_last >> 32;
+    v_current := (v_block & 1)::smallint;
+    v_old := 1 - v_current;
 
     IF pg_catalog.pg_relation_size(format('sluice.ready_%s', v_old)) = 0
        AND pg_catalog.pg_relation_size(format('sluice.leases_%s', v_old)) = 0 THEN
@@ -239,12 +243,13 @@ BEGIN
 
     IF (SELECT count(*) FROM (SELECT FROM sluice.ready r WHERE ((r.position >> 32) & 1) = v_old
                               LIMIT shed_dead_rows.max_moved + 1) r) > shed_dead_rows.max_moved THEN
-        RAISE LOG 'sluice: generation % of the ready queue holds more than % runs; its dead rows stay',
+        RAISE LOG 'sluice: shed skipped: generation % of the ready queue has more than max_moved = % runs to copy',
             v_old, shed_dead_rows.max_moved;
         RETURN false;
     END IF;
     -- Claims, completions and enqueues that use the old generation finish
-    -- first; those that come later wait for this transaction. A claim reads
+    -- first, and those that come later wait for this transaction. Each of the
+    -- two lock waits may take lock_wait. A claim reads
     -- its worker's leases before it reads ready, so the leases come first
     -- here too: in the other order a claim holding the old leases partition
     -- and this lock each waited for the other. A cancel takes ready first, so
@@ -252,8 +257,8 @@ BEGIN
     BEGIN
         EXECUTE format('LOCK TABLE sluice.leases_%s, sluice.ready_%s IN ACCESS EXCLUSIVE MODE', v_old, v_old);
     EXCEPTION WHEN lock_not_available THEN
-        RAISE LOG 'sluice: locking generation % of the ready and lease tables took longer than %; will retry',
-            v_old, v_wait;
+        RAISE LOG 'sluice: shed skipped: locking generation % of the ready and lease tables timed out after % ms, '
+                  'the coordinator tries again at its next look', v_old, extract(epoch FROM v_wait) * 1000;
         RETURN false;
     END;
 
@@ -268,6 +273,11 @@ BEGIN
     -- copied, as their old positions are lower.
     SELECT min(r.position), max(r.position), count(*) INTO v_lowest, v_highest, v_moved
     FROM sluice.ready r WHERE ((r.position >> 32) & 1) = v_old;
+    IF v_moved > shed_dead_rows.max_moved THEN
+        RAISE LOG 'sluice: shed skipped: generation % of the ready queue has more than max_moved = % runs to copy',
+            v_old, shed_dead_rows.max_moved;
+        RETURN false;
+    END IF;
     IF v_moved > 0 THEN
         v_above := least((SELECT min(r.position) FROM sluice.ready r
                           WHERE ((r.position >> 32) & 1) = v_current AND r.position > v_highest),
@@ -279,8 +289,8 @@ BEGIN
         ELSIF v_below + v_moved < least(v_above, ((v_below >> 32) + 1) << 32) THEN
             v_first := v_below + 1;
         ELSE
-            RAISE LOG 'sluice: no room in generation % of the ready queue for % runs between positions % and %; '
-                      'its dead rows stay', v_current, v_moved, v_below, v_above;
+            RAISE LOG 'sluice: shed skipped: generation % of the ready queue has no room for % runs between '
+                      'positions % and %', v_current, v_moved, v_below, v_above;
             RETURN false;
         END IF;
     END IF;
@@ -297,11 +307,12 @@ END
 $$;
 
 -- Moves the ready position sequence to the middle of its next block once it
--- is three quarters through its current one, which takes 2^30 runs made
--- ready. Left alone it would run into the next block at its start, and a
--- shed would then find no positions below that block's runs for the runs it
--- copies (see shed_dead_rows). New runs go to the other generation from here
--- on; the old one drains through claims, or a shed copies what is left.
+-- is three quarters through its current one: 2^30 runs made ready after a
+-- move, 3 * 2^30 from a fresh install. Left alone it would run into the next
+-- block at its start, and a shed would then find no positions below that
+-- block's runs for the runs it copies (see shed_dead_rows). New runs go to
+-- the other generation from here on. The old one drains through claims, or a
+-- shed copies what is left.
 CREATE FUNCTION sluice._advance_position_block() RETURNS boolean
 LANGUAGE plpgsql
 AS $$

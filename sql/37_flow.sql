@@ -18,8 +18,9 @@
 --                       runs of that key at enqueue.
 --   cancel_newest       a new run for a full key is created cancelled.
 --   For the two cancel strategies "full" counts every live run of the key
---   (queued or running), decided at enqueue under the slot row's lock, so
---   concurrent enqueues for one key wait for each other's commit.
+--   (queued or running), decided at enqueue under a transaction advisory
+--   lock on the key, so concurrent enqueues for one key wait for each
+--   other's commit.
 --
 -- Rate limits. Token buckets in sluice.rate_limits: max_units per period,
 -- refilled continuously at max_units / period, holding at most max_units.
@@ -37,7 +38,9 @@
 -- up front in that order: claim, fail, lease expiry and stop_worker. Complete
 -- and cancel release theirs in one sorted pass. A transaction holding slot
 -- rows waits for a run row only when it already holds that run's queue-table
--- row, so slot rows and run rows cannot wait on each other in a cycle.
+-- row, so slot rows and run rows cannot wait on each other in a cycle. The
+-- exception is an enqueue that cancels two runs of one key (see the NOTE in
+-- _open_gates).
 
 -- Evaluates a key expression against a run's input and metadata. Returns
 -- NULL when a path matches nothing.
@@ -410,7 +413,7 @@ BEGIN
     -- cancel of a victim waits for the victim's ready row or lease, and
     -- claims and completions that hold those wait for the key's slot row.
     -- An enqueue that held the slot row here deadlocked with them.
-    -- NOTE: cancelling a running run locks its key's slot row until commit.
+    -- NOTE: cancelling a running run locks the slot rows of its keys until commit.
     -- A transaction that then cancels a second run of that key (max lowered,
     -- or several enqueues in one transaction) can still deadlock with a claim
     -- or completion of the second run.

@@ -79,8 +79,6 @@ public final class Coordinator: Sendable {
         var backendProcessID: Int32?
         var listener: PostgresListener?
         var listenerTask: Task<Void, Never>?
-        /// Whether the last look for hot tables shed dead rows with `sluice.shed_dead_rows()`.
-        var shedOnLastLook = false
     }
 
     private func runLoop() async {
@@ -165,9 +163,6 @@ public final class Coordinator: Sendable {
                 connectionString, applicationName: "sluice-coordinator",
                 reconnectPolicy: ReconnectPolicy(maximumAttempts: 1))
             session.connection = connection
-            // Sluice's functions rely on each statement seeing what committed before it, and
-            // `sluice.shed_dead_rows()` refuses to run otherwise.
-            try await connection.execute("SET default_transaction_isolation = 'read committed'")
             session.backendProcessID = try await connection.backendProcessID()
             return .connected
         } catch {
@@ -243,49 +238,35 @@ public final class Coordinator: Sendable {
 
     /// Vacuums the hot tables that have 1,000 dead rows or more, and counts the dead rows before
     /// and after. VACUUM cannot run inside a function, so the coordinator issues it.
-    /// `SKIP_LOCKED` passes over a table that another VACUUM holds. When a long transaction kept
-    /// the vacuums from removing the dead rows of the ready and lease tables,
-    /// `sluice.shed_dead_rows()` truncates them away. After a look that shed rows the snapshot
-    /// is likely still open, so the next look sheds first and vacuums only the other tables:
-    /// vacuuming tables it has just truncated would only cost time.
+    /// `SKIP_LOCKED` passes over a table that another VACUUM holds. When the vacuums removed
+    /// less than half of the dead rows, a long transaction can still see them, and
+    /// `sluice.shed_dead_rows()` truncates those of the ready and lease tables away. Under load
+    /// without such a transaction a vacuum removes nearly all of them, so the shed and its
+    /// exclusive lock stay out of the way.
     private func vacuumHotTables(session: inout Session) async -> CoordinatorState.Event {
         do {
             let connection = try await leaderConnection(session)
             let rows = try await connection.query(
                 "SELECT ARRAY(SELECT t::text FROM sluice.hot_tables_to_vacuum() AS t), sluice.hot_tables_dead_rows()")
-            var tables = try rows[0].decode([String].self, at: 0)
+            let tables = try rows[0].decode([String].self, at: 0)
             let deadRowsBefore = try rows[0].decode(Int.self, at: 1)
             guard !tables.isEmpty else {
-                session.shedOnLastLook = false
                 return .vacuumFinished(deadRowsBefore: deadRowsBefore, deadRowsAfter: deadRowsBefore, at: .now)
-            }
-            var shed = false
-            if session.shedOnLastLook {
-                shed = try await shedDeadRows(connection)
-                if shed {
-                    tables.removeAll { Self.shedTables.contains($0.replacingOccurrences(of: "sluice.", with: "")) }
-                }
             }
             for table in tables {
                 try await connection.execute("VACUUM (SKIP_LOCKED) \(table)")
                 logger.debug("vacuumed a hot table", ["table": table])
             }
-            if !session.shedOnLastLook {
-                shed = try await shedDeadRows(connection)
-            }
-            session.shedOnLastLook = shed
             let after = try await connection.query("SELECT sluice.hot_tables_dead_rows()")
             let deadRowsAfter = try after[0].decode(Int.self, at: 0)
+            let shed =
+                CoordinatorState.vacuumsLeftDeadRows(before: deadRowsBefore, after: deadRowsAfter)
+                ? try await shedDeadRows(connection) : false
             return .vacuumFinished(deadRowsBefore: deadRowsBefore, deadRowsAfter: deadRowsAfter, shed: shed, at: .now)
         } catch {
-            session.shedOnLastLook = false
             return failure(error, during: "vacuum", otherwise: .vacuumFinished(deadRowsBefore: 0, deadRowsAfter: 0, at: .now))
         }
     }
-
-    /// The partitions that `sluice.shed_dead_rows()` truncates, without the schema that
-    /// `hot_tables_to_vacuum` names unless it is on the search path.
-    private static let shedTables: Set<String> = ["ready_0", "ready_1", "leases_0", "leases_1"]
 
     /// Calls `sluice.shed_dead_rows()` and returns whether it truncated.
     private func shedDeadRows(_ connection: PostgresConnection) async throws -> Bool {

@@ -84,6 +84,14 @@ public struct CoordinatorState: Sendable {
     public private(set) var phase: Phase = .idle
     /// When the leader next calls `maintain()`; nil while not leading.
     public private(set) var nextMaintenanceAt: ContinuousClock.Instant?
+    /// Returns true when the vacuums of a look removed less than half of the dead rows of the
+    /// hot tables. A long transaction can then still see them, and `sluice.shed_dead_rows()` is
+    /// worth its exclusive lock. Under load without such a transaction a vacuum removes nearly
+    /// all of them.
+    static func vacuumsLeftDeadRows(before: Int, after: Int) -> Bool {
+        before > 0 && after * 2 >= before
+    }
+
     /// When the leader next looks for hot tables to vacuum; nil while not leading.
     public private(set) var nextVacuumAt: ContinuousClock.Instant?
     /// The wait before the next look for hot tables: `vacuumInterval`, doubled after each look
@@ -149,10 +157,10 @@ public struct CoordinatorState: Sendable {
             // Runs that still flow leave dead rows behind, so the next look stays near: after an
             // idle minute a sudden load would otherwise go unvacuumed for up to a minute. A
             // vacuum that removed nothing, because a snapshot can still read the rows, is no
-            // reason to stay. Unless the rows were shed: the snapshot is likely still open, and
-            // until the next shed every claim reads past each run deleted since this one, so the
-            // next look comes after a quarter of the interval. The statistics may not show the
-            // truncation yet, so a shed counts as leaving no dead rows.
+            // reason to stay. A look that shed rows is different. The snapshot is likely still
+            // open, and until the next shed every claim reads past each run deleted since this
+            // one, so the next look comes after a quarter of the interval. The statistics may not
+            // show the truncation yet, so a shed counts as leaving no dead rows.
             if shed {
                 vacuumDelay = options.vacuumInterval / 4
             } else if deadRowsBefore > deadRowsLeft || deadRowsAfter < deadRowsBefore {

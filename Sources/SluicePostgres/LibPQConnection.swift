@@ -65,6 +65,10 @@ final class LibPQConnection {
         }
         do {
             _ = try connection.execute(EncodedStatement(sql: "SET TimeZone TO 'UTC'", parameters: []))
+            // Sluice's worker functions raise an error under any other level: each of their
+            // statements must see what committed before it, whatever the server's default.
+            _ = try connection.execute(
+                EncodedStatement(sql: "SET default_transaction_isolation TO 'read committed'", parameters: []))
         } catch var error as PostgresError {
             error.kind = .connectionFailed
             throw error

@@ -1,4 +1,5 @@
 import SluicePostgres
+import SluiceTestSupport
 import Testing
 
 @Suite struct TransactionTests {
@@ -26,5 +27,19 @@ import Testing
         #expect(inserted == 2)
         let count = try await connection.query("SELECT count(*) FROM t")
         #expect(try count.first?.decode(Int64.self, at: 0) == 2)
+    }
+
+    /// Sluice's worker functions need READ COMMITTED, so a connection uses it whatever the
+    /// database's default.
+    @Test func connectionUsesReadCommitted() async throws {
+        let database = try await TestPostgres.shared.makeDatabase(withExtension: false)
+        let setup = try await PostgresConnection.connect(database.connectionString)
+        try await setup.execute(
+            "ALTER DATABASE \"\(database.name)\" SET default_transaction_isolation = 'repeatable read'")
+        await setup.close()
+        let connection = try await PostgresConnection.connect(database.connectionString)
+        let level = try await connection.query("SHOW transaction_isolation")
+        #expect(try level[0].decode(String.self, at: 0) == "read committed")
+        await connection.close()
     }
 }

@@ -162,3 +162,9 @@ WHERE p.pronamespace = 'sluice'::regnamespace
                     'expire_leases', 'expire_queued', 'fire_due_schedules', '_slots_in_use')
   AND (p.proname NOT IN ('complete', 'fail') OR p.proargtypes[0] = 'bigint[]'::regtype)
 ORDER BY 1::text;
+
+-- Worker calls need READ COMMITTED: a call that waited for
+-- sluice.shed_dead_rows under an older snapshot would miss the rows it copied.
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT sluice.complete(1, 1);
+ROLLBACK;
