@@ -174,8 +174,9 @@ COMMENT ON FUNCTION sluice.hot_tables_dead_rows() IS
 -- MVCC-safe: a transaction that began before it and reads those tables
 -- afterwards sees them without the old generation's rows.
 --
--- It runs when the current generation has at least min_dead dead rows, and
--- when an earlier call moved the sequence but could not empty the old
+-- It runs when the current generation has at least min_dead dead rows while
+-- some transaction's snapshot is older than min_snapshot_age transactions,
+-- and when an earlier call moved the sequence but could not empty the old
 -- generation. It gives up when the old generation has more than max_moved
 -- ready runs, since they would be copied under an exclusive lock. It also
 -- gives up when it cannot lock the old partitions within lock_wait, since
@@ -183,9 +184,10 @@ COMMENT ON FUNCTION sluice.hot_tables_dead_rows() IS
 -- next look. Copied runs keep their order: their new positions come before
 -- any position the sequence hands out after the move.
 CREATE FUNCTION sluice.shed_dead_rows(
-    min_dead  bigint DEFAULT 1000,
-    max_moved integer DEFAULT 10000,
-    lock_wait interval DEFAULT '250 milliseconds'
+    min_dead         bigint DEFAULT 1000,
+    max_moved        integer DEFAULT 10000,
+    lock_wait        interval DEFAULT '250 milliseconds',
+    min_snapshot_age integer DEFAULT 1000
 ) RETURNS boolean
 LANGUAGE plpgsql
 SET jit = off
@@ -212,6 +214,7 @@ BEGIN
     PERFORM sluice._check_range('min_dead', shed_dead_rows.min_dead, 0, 1000000000);
     PERFORM sluice._check_range('max_moved', shed_dead_rows.max_moved, 0, 1000000);
     PERFORM sluice._check_interval('lock_wait', shed_dead_rows.lock_wait, '1 millisecond', '1 minute');
+    PERFORM sluice._check_range('min_snapshot_age', shed_dead_rows.min_snapshot_age, 0, 1000000000);
     -- The SET clause above restores the caller's lock_timeout on return. The
     -- wait stays under deadlock_timeout, so that in a cycle of lock waits this
     -- call gives up before the deadlock detector cancels another transaction.
@@ -231,6 +234,18 @@ BEGIN
         IF (SELECT coalesce(sum(h.dead_rows), 0) FROM sluice._hot_table_stats h
             WHERE h.relation IN (format('sluice.ready_%s', v_current)::regclass,
                                  format('sluice.leases_%s', v_current)::regclass)) < shed_dead_rows.min_dead THEN
+            RETURN false;
+        END IF;
+        -- Dead rows are counted whether vacuum can remove them or not. Under
+        -- load they pile up between vacuums, so only a snapshot older than
+        -- min_snapshot_age transactions, which keeps vacuum from removing
+        -- them, is a reason to truncate.
+        IF coalesce(greatest(
+               (SELECT max(pg_catalog.age(a.backend_xmin)) FROM pg_catalog.pg_stat_activity a
+                WHERE a.datname = pg_catalog.current_database() AND a.pid <> pg_catalog.pg_backend_pid()),
+               (SELECT max(pg_catalog.age(p.transaction)) FROM pg_catalog.pg_prepared_xacts p),
+               (SELECT max(pg_catalog.age(s.xmin)) FROM pg_catalog.pg_replication_slots s)), 0)
+           < shed_dead_rows.min_snapshot_age THEN
             RETURN false;
         END IF;
         -- The sequence is not transactional: from here on new ready rows go to
@@ -331,8 +346,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION sluice.shed_dead_rows(bigint, integer, interval) IS
+COMMENT ON FUNCTION sluice.shed_dead_rows(bigint, integer, interval, integer) IS
     'Drops the dead rows of sluice.ready and sluice.leases that vacuum cannot remove while a long transaction '
-    'runs: switches new rows to the other partition, copies the old partition''s live rows over (at most '
-    'max_moved ready runs) and truncates it, waiting at most lock_wait for its lock. Returns whether it did. '
-    'The coordinator calls it after its vacuums.';
+    'runs (a snapshot older than min_snapshot_age transactions): switches new rows to the other partition, '
+    'copies the old partition''s live rows over (at most max_moved ready runs) and truncates it, waiting at '
+    'most lock_wait for each of its two locks. Returns whether it did. The coordinator calls it after its vacuums.';

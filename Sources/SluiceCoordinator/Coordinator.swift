@@ -238,11 +238,10 @@ public final class Coordinator: Sendable {
 
     /// Vacuums the hot tables that have 1,000 dead rows or more, and counts the dead rows before
     /// and after. VACUUM cannot run inside a function, so the coordinator issues it.
-    /// `SKIP_LOCKED` passes over a table that another VACUUM holds. When the vacuums removed
-    /// less than half of the dead rows, a long transaction can still see them, and
-    /// `sluice.shed_dead_rows()` truncates those of the ready and lease tables away. Under load
-    /// without such a transaction a vacuum removes nearly all of them, so the shed and its
-    /// exclusive lock stay out of the way.
+    /// `SKIP_LOCKED` passes over a table that another VACUUM holds. Then
+    /// `sluice.shed_dead_rows()` truncates the dead rows of the ready and lease tables away when
+    /// a long transaction keeps the vacuums from removing them; it checks for such a
+    /// transaction itself.
     private func vacuumHotTables(session: inout Session) async -> CoordinatorState.Event {
         do {
             let connection = try await leaderConnection(session)
@@ -259,9 +258,7 @@ public final class Coordinator: Sendable {
             }
             let after = try await connection.query("SELECT sluice.hot_tables_dead_rows()")
             let deadRowsAfter = try after[0].decode(Int.self, at: 0)
-            let shed =
-                CoordinatorState.vacuumsLeftDeadRows(before: deadRowsBefore, after: deadRowsAfter)
-                ? try await shedDeadRows(connection) : false
+            let shed = try await shedDeadRows(connection)
             return .vacuumFinished(deadRowsBefore: deadRowsBefore, deadRowsAfter: deadRowsAfter, shed: shed, at: .now)
         } catch {
             return failure(error, during: "vacuum", otherwise: .vacuumFinished(deadRowsBefore: 0, deadRowsAfter: 0, at: .now))

@@ -84,14 +84,6 @@ public struct CoordinatorState: Sendable {
     public private(set) var phase: Phase = .idle
     /// When the leader next calls `maintain()`; nil while not leading.
     public private(set) var nextMaintenanceAt: ContinuousClock.Instant?
-    /// Returns true when the vacuums of a look removed less than half of the dead rows of the
-    /// hot tables. A long transaction can then still see them, and `sluice.shed_dead_rows()` is
-    /// worth its exclusive lock. Under load without such a transaction a vacuum removes nearly
-    /// all of them.
-    static func vacuumsLeftDeadRows(before: Int, after: Int) -> Bool {
-        before > 0 && after * 2 >= before
-    }
-
     /// When the leader next looks for hot tables to vacuum; nil while not leading.
     public private(set) var nextVacuumAt: ContinuousClock.Instant?
     /// The wait before the next look for hot tables: `vacuumInterval`, doubled after each look

@@ -152,15 +152,6 @@ import Testing
         #expect(state.nextVacuumAt == start + .seconds(4))
     }
 
-    @Test func shedOnlyWhenVacuumsLeftDeadRows() {
-        // A held snapshot: the vacuums removed nothing, and runs added more.
-        #expect(CoordinatorState.vacuumsLeftDeadRows(before: 30_000, after: 34_000))
-        #expect(CoordinatorState.vacuumsLeftDeadRows(before: 30_000, after: 15_000))
-        // No long transaction: the vacuums removed nearly all, while runs went on.
-        #expect(!CoordinatorState.vacuumsLeftDeadRows(before: 30_000, after: 2_000))
-        #expect(!CoordinatorState.vacuumsLeftDeadRows(before: 0, after: 0))
-    }
-
     @Test func vacuumLookComesSoonerAfterShed() {
         var state = leaderState(options: CoordinatorOptions(maintenanceInterval: .seconds(60), vacuumInterval: .seconds(2)))
         _ = state.handle(.vacuumFinished(deadRowsBefore: 30_000, deadRowsAfter: 30_000, shed: true, at: start))

@@ -72,9 +72,11 @@ SELECT sluice.register_worker('shedder', ARRAY['shed'], slots => 10) AS shedder 
 SELECT count(*) FROM unnest(sluice.enqueue_many('shed', ARRAY['{"n": 1}', '{"n": 2}', '{"n": 3}', '{"n": 4}']::jsonb[]));
 CREATE TEMP TABLE shed_claimed AS SELECT run_id, attempt FROM sluice.claim(:'shedder', 2);
 SELECT pg_stat_force_next_flush();
--- Too few dead rows: nothing to do.
-SELECT sluice.shed_dead_rows(min_dead => 100000) AS shed_without_dead_rows;
-SELECT sluice.shed_dead_rows(min_dead => 1) AS shed;
+-- No snapshot older than min_snapshot_age transactions: vacuum can remove the
+-- dead rows, so there is nothing to do. Too few dead rows: nothing to do.
+SELECT sluice.shed_dead_rows(min_dead => 1) AS shed_without_old_snapshot;
+SELECT sluice.shed_dead_rows(min_dead => 100000, min_snapshot_age => 0) AS shed_without_dead_rows;
+SELECT sluice.shed_dead_rows(min_dead => 1, min_snapshot_age => 0) AS shed;
 SELECT pg_catalog.pg_relation_size('sluice.ready_0') AS old_ready_size,
        pg_catalog.pg_relation_size('sluice.leases_0') AS old_leases_size;
 SELECT u.input ->> 'n' AS n, (r.position >> 32) & 1 AS generation
@@ -90,7 +92,7 @@ FROM sluice.complete((SELECT array_agg(run_id) FROM shed_claimed), (SELECT array
 -- More ready runs than max_moved: the new rows go to the other partition, but
 -- the old one is not copied. The next call copies it without moving on again.
 SELECT count(*) FROM unnest(sluice.enqueue_many('shed', ARRAY['{"n": 6}', '{"n": 7}']::jsonb[]));
-SELECT sluice.shed_dead_rows(min_dead => 0, max_moved => 1) AS shed_too_many;
+SELECT sluice.shed_dead_rows(min_dead => 0, max_moved => 1, min_snapshot_age => 0) AS shed_too_many;
 SELECT sluice.enqueue('shed', '{"n": 8}') > 0 AS enqueued;
 SELECT u.input ->> 'n' AS n, (r.position >> 32) & 1 AS generation
 FROM sluice.ready r JOIN sluice.runs u ON u.id = r.run_id WHERE r.task = 'shed' ORDER BY r.position;
@@ -101,6 +103,7 @@ SELECT pg_catalog.pg_relation_size('sluice.ready_1') AS old_ready_size;
 SELECT input ->> 'n' AS n FROM sluice.claim(:'shedder', 10) ORDER BY run_id;
 SELECT sluice.shed_dead_rows(min_dead => -1);
 SELECT sluice.shed_dead_rows(max_moved => 2000000);
+SELECT sluice.shed_dead_rows(min_snapshot_age => -1);
 -- The shed copies what committed before its lock. A snapshot taken earlier
 -- misses some of it, so the shed needs READ COMMITTED.
 BEGIN ISOLATION LEVEL REPEATABLE READ;
@@ -112,7 +115,7 @@ ROLLBACK;
 -- ahead of them.
 SELECT sluice.register_worker('shed-order', ARRAY['shed'], slots => 100) AS shed_order \gset
 SELECT count(*) FROM unnest(sluice.enqueue_many('shed', ARRAY['{"n": 9}', '{"n": 10}', '{"n": 11}']::jsonb[]));
-SELECT sluice.shed_dead_rows(min_dead => 0) AS shed;
+SELECT sluice.shed_dead_rows(min_dead => 0, min_snapshot_age => 0) AS shed;
 UPDATE sluice.ready r SET position = r.position - (1::bigint << 32)
 FROM sluice.runs u WHERE u.id = r.run_id AND u.input ->> 'n' = '11';
 SELECT sluice.shed_dead_rows(min_dead => 1000000) AS shed_copies_the_late_run;
