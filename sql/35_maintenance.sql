@@ -187,7 +187,7 @@ CREATE FUNCTION sluice.shed_dead_rows(
     min_dead         bigint DEFAULT 1000,
     max_moved        integer DEFAULT 10000,
     lock_wait        interval DEFAULT '250 milliseconds',
-    min_snapshot_age integer DEFAULT 1000
+    min_snapshot_age integer DEFAULT 10000
 ) RETURNS boolean
 LANGUAGE plpgsql
 SET jit = off
@@ -239,7 +239,8 @@ BEGIN
         -- Dead rows are counted whether vacuum can remove them or not. Under
         -- load they pile up between vacuums, so only a snapshot older than
         -- min_snapshot_age transactions, which keeps vacuum from removing
-        -- them, is a reason to truncate.
+        -- them, is a reason to truncate. A vacuum's own snapshot reached an
+        -- age of 1,300 at 25,000 runs a second, hence the default of 10,000.
         IF coalesce(greatest(
                (SELECT max(pg_catalog.age(a.backend_xmin)) FROM pg_catalog.pg_stat_activity a
                 WHERE a.datname = pg_catalog.current_database() AND a.pid <> pg_catalog.pg_backend_pid()),
