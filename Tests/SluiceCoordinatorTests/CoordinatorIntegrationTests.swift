@@ -113,9 +113,9 @@ import Testing
         let waiting = try await connection.query(
             "SELECT array_agg(id ORDER BY id) FROM unnest(sluice.enqueue_many('churn', array_fill('{}'::jsonb, ARRAY[3]))) AS id"
         )[0].decode([Int64].self, at: 0)
-        // The shed acts on snapshots older than 10,000 transactions: make the holder's that old.
+        // The shed acts on snapshots older than 1,000 transactions: make the holder's that old.
         try await connection.execute("""
-            DO $$ BEGIN FOR i IN 1..10000 LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$
+            DO $$ BEGIN FOR i IN 1..1000 LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$
             """)
         try await connection.execute("SELECT pg_stat_force_next_flush()")
 
