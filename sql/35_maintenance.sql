@@ -172,7 +172,7 @@ COMMENT ON FUNCTION sluice.hot_tables_dead_rows() IS
 -- Then it copies the live rows of the old generation over and truncates it.
 -- TRUNCATE does not wait for old snapshots. Like any TRUNCATE it is not
 -- MVCC-safe: a transaction that began before it and reads those tables
--- afterwards sees them without the old generation's rows.
+-- afterwards finds them without the old generation's rows.
 --
 -- It runs when the current generation has at least min_dead dead rows while
 -- some transaction's snapshot is older than min_snapshot_age transactions,
@@ -269,11 +269,11 @@ BEGIN
     END IF;
     -- Claims, completions and enqueues that use the old generation finish
     -- first, and those that come later wait for this transaction. Each of the
-    -- two lock waits may take lock_wait. A claim reads
-    -- its worker's leases before it reads ready, so the leases come first
-    -- here too: in the other order a claim holding the old leases partition
-    -- and this lock each waited for the other. A cancel takes ready first, so
-    -- this call can wait for a cancel that waits for it, until lock_wait ends.
+    -- two lock waits may take lock_wait. A claim reads its worker's leases
+    -- before it reads ready, so the leases come first here too. In the other
+    -- order a claim holding the old leases partition and this lock each
+    -- waited for the other. A cancel takes ready first, so this call can wait
+    -- for a cancel that waits for it, until lock_wait ends.
     BEGIN
         EXECUTE format('LOCK TABLE sluice.leases_%s, sluice.ready_%s IN ACCESS EXCLUSIVE MODE', v_old, v_old);
     EXCEPTION WHEN lock_not_available THEN
@@ -286,9 +286,9 @@ BEGIN
     -- generation that became ready before them and those that became ready
     -- after them. That is just below the first later position (or the
     -- sequence's next value), or else just above the last earlier one, within
-    -- a block of the current generation. After a move of the sequence there are 2^31
-    -- free positions below its middle, and maintain() moves it before it
-    -- runs into the next block. Runs that an enqueue left in the old
+    -- a block of the current generation. After a move of the sequence there
+    -- are 2^31 free positions below its middle, and maintain() moves it before
+    -- it runs into the next block. Runs that an enqueue left in the old
     -- generation after an earlier shed sort ahead of the runs that shed
     -- copied, as their old positions are lower.
     SELECT min(r.position), max(r.position), count(*) INTO v_lowest, v_highest, v_moved

@@ -238,10 +238,9 @@ public final class Coordinator: Sendable {
 
     /// Vacuums the hot tables that have 1,000 dead rows or more, and counts the dead rows before
     /// and after. VACUUM cannot run inside a function, so the coordinator issues it.
-    /// `SKIP_LOCKED` passes over a table that another VACUUM holds. Then
-    /// `sluice.shed_dead_rows()` truncates the dead rows of the ready and lease tables away when
-    /// a long transaction keeps the vacuums from removing them; it checks for such a
-    /// transaction itself.
+    /// `SKIP_LOCKED` passes over a table that another VACUUM holds. Then it calls
+    /// `sluice.shed_dead_rows()`, which checks for a long transaction that keeps the vacuums
+    /// from removing the dead rows of the ready and lease tables, and truncates them if so.
     private func vacuumHotTables(session: inout Session) async -> CoordinatorState.Event {
         do {
             let connection = try await leaderConnection(session)
@@ -258,20 +257,14 @@ public final class Coordinator: Sendable {
             }
             let after = try await connection.query("SELECT sluice.hot_tables_dead_rows()")
             let deadRowsAfter = try after[0].decode(Int.self, at: 0)
-            let shed = try await shedDeadRows(connection)
+            let shed = try await connection.query("SELECT sluice.shed_dead_rows()")[0].decode(Bool.self, at: 0)
+            if shed {
+                logger.debug("truncated the dead rows of the ready and lease tables")
+            }
             return .vacuumFinished(deadRowsBefore: deadRowsBefore, deadRowsAfter: deadRowsAfter, shed: shed, at: .now)
         } catch {
             return failure(error, during: "vacuum", otherwise: .vacuumFinished(deadRowsBefore: 0, deadRowsAfter: 0, at: .now))
         }
-    }
-
-    /// Calls `sluice.shed_dead_rows()` and returns whether it truncated.
-    private func shedDeadRows(_ connection: PostgresConnection) async throws -> Bool {
-        let shed = try await connection.query("SELECT sluice.shed_dead_rows()")[0].decode(Bool.self, at: 0)
-        if shed {
-            logger.debug("truncated the dead rows of the ready and lease tables")
-        }
-        return shed
     }
 
     /// Returns the leadership connection, failing when it is missing or was silently replaced
