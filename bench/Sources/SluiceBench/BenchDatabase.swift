@@ -168,7 +168,17 @@ final class BenchDatabase: Sendable {
             tables += ["sluice.run_gates", "sluice.held", "sluice.concurrency_slots", "sluice.concurrency_holders"]
         }
         try await withConnection("reset") { connection in
-            try await connection.execute("TRUNCATE " + tables.joined(separator: ", "))
+            // The coordinator's tick locks some of these tables in another order (slot rows, then
+            // ready), so the TRUNCATE can be chosen as a deadlock's victim. Emptying is
+            // idempotent: try again.
+            for attempt in 1...5 {
+                do {
+                    try await connection.execute("TRUNCATE " + tables.joined(separator: ", "))
+                    break
+                } catch let error as PostgresError where error.sqlState == "40P01" && attempt < 5 {
+                    continue
+                }
+            }
             try await connection.execute("DELETE FROM sluice.workers")
             try await connection.execute("CHECKPOINT")
         }
