@@ -180,8 +180,9 @@ COMMENT ON FUNCTION sluice.hot_tables_dead_rows() IS
 -- generation. It gives up when the old generation has more than max_moved
 -- ready runs, since they would be copied under an exclusive lock. It also
 -- gives up when it cannot lock the old partitions within lock_wait, since
--- claims queue behind its lock request. The coordinator calls it again at its
--- next look. Copied runs keep their order: their new positions come before
+-- claims queue behind its lock request, and at once, without a lock request,
+-- when another transaction has held a lock on them for longer than
+-- lock_wait. The coordinator calls it again at its next look. Copied runs keep their order: their new positions come before
 -- any position the sequence hands out after the move.
 CREATE FUNCTION sluice.shed_dead_rows(
     min_dead         bigint DEFAULT 1000,
@@ -205,6 +206,8 @@ DECLARE
     v_above bigint;
     v_below bigint;
     v_moved bigint;
+    v_holder integer;
+    v_holder_since timestamptz;
 BEGIN
     -- Under a snapshot taken before the lock, the copy would miss runs
     -- committed while it waited, and the truncation would remove them.
@@ -265,6 +268,27 @@ BEGIN
                               LIMIT shed_dead_rows.max_moved + 1) r) > shed_dead_rows.max_moved THEN
         RAISE LOG 'sluice: shed skipped: generation % of the ready queue has more than max_moved = % runs to copy',
             v_old, shed_dead_rows.max_moved;
+        RETURN false;
+    END IF;
+    -- A transaction that has held a lock on the old generation for longer
+    -- than lock_wait (a report that read sluice.ready, an application's
+    -- transaction that enqueued and stayed open, a prepared transaction) is
+    -- unlikely to end within lock_wait. Waiting for it would stall the claims
+    -- that queue behind the lock request, at every look, for nothing. Start
+    -- times of other roles' sessions are hidden without pg_read_all_stats;
+    -- their locks are waited for as before.
+    SELECT k.pid, a.xact_start INTO v_holder, v_holder_since
+    FROM pg_catalog.pg_locks k LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = k.pid
+    WHERE k.locktype = 'relation' AND k.granted
+      AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+      AND k.relation IN (format('sluice.ready_%s', v_old)::regclass, format('sluice.leases_%s', v_old)::regclass)
+      AND (k.pid IS NULL
+           OR (k.pid <> pg_catalog.pg_backend_pid() AND a.xact_start < pg_catalog.clock_timestamp() - v_wait))
+    ORDER BY a.xact_start NULLS FIRST
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE LOG 'sluice: shed skipped: %, open since %, holds a lock on generation % of the ready or lease table',
+            coalesce('process ' || v_holder, 'a prepared transaction'), coalesce(v_holder_since::text, 'its prepare'), v_old;
         RETURN false;
     END IF;
     -- Claims, completions and enqueues that use the old generation finish
