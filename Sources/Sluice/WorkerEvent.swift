@@ -27,6 +27,20 @@ extension WorkerEvent {
     static func exchangeFailed(_ exchange: WorkerState.Exchange) -> WorkerEvent {
         .exchanged(lane: exchange.lane, unsent: exchange.reports, claim: exchange.claim.map { _ in .failed })
     }
+
+    /// What the event says about sending reports, for the backoff between report retries:
+    /// true when an exchange reached the database and it recorded every report, false when
+    /// reports must be sent again, and nil for an exchange whose claim failed with no report
+    /// to resend (the claim may have failed with the connection) and for any other event.
+    var reportsArrived: Bool? {
+        guard case .exchanged(_, let unsent, let claim) = self else {
+            return nil
+        }
+        if !unsent.isEmpty {
+            return false
+        }
+        return claim == .failed ? nil : true
+    }
 }
 
 extension WorkerState {

@@ -78,14 +78,13 @@ actor WorkerRuntime {
 
     /// Keeps the runtime's own bookkeeping in step with an event before the state sees it.
     private func observe(_ event: WorkerEvent) {
-        switch event {
-        case .finished(let runID, let attempt, _):
-            if let handler = handlers[runID], handler.attempt == attempt {
-                handlers.removeValue(forKey: runID)
-            }
-        case .exchanged(_, let unsent, _) where unsent.isEmpty:
+        if case .finished(let runID, let attempt, _) = event, handlers[runID]?.attempt == attempt {
+            handlers.removeValue(forKey: runID)
+        }
+        switch event.reportsArrived {
+        case true?:
             reportBackoff.recordSuccess()
-        case .exchanged:
+        case false?:
             let delay: Duration
             if case .retry(let next) = reportBackoff.recordFailure() {
                 delay = next
@@ -96,7 +95,7 @@ actor WorkerRuntime {
                 try? await Task.sleep(for: delay)
                 continuation.yield(.reportRetryDue)
             }
-        default:
+        case nil:
             break
         }
     }

@@ -138,6 +138,17 @@ import Testing
         #expect(state.reportRetryDue() == [Self.send([Self.report(1)], claim: 1)])
     }
 
+    /// The backoff between report retries restarts only when reports reached the database. A
+    /// claim that failed alone, perhaps with the connection, used to restart it.
+    @Test func onlyRecordedReportsRestartTheReportBackoff() {
+        #expect(WorkerEvent.exchanged(lane: 0, unsent: [], claim: .claimed([])).reportsArrived == true)
+        #expect(WorkerEvent.exchanged(lane: 0, unsent: [], claim: nil).reportsArrived == true)
+        #expect(WorkerEvent.exchanged(lane: 0, unsent: [Self.report(1)], claim: nil).reportsArrived == false)
+        #expect(WorkerEvent.exchangeFailed(WorkerState.Exchange(lane: 0, reports: [], claim: 1)).reportsArrived == nil)
+        #expect(WorkerEvent.exchangeFailed(WorkerState.Exchange(lane: 0, reports: [Self.report(1)], claim: 1)).reportsArrived == false)
+        #expect(WorkerEvent.pollTimerFired.reportsArrived == nil)
+    }
+
     @Test func failedClaimWaitsForThePollTimer() {
         var state = WorkerState(slots: 2, queues: ["default"])
         _ = state.registered()
