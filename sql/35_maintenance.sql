@@ -180,10 +180,11 @@ COMMENT ON FUNCTION sluice.hot_tables_dead_rows() IS
 -- generation. It gives up when the old generation has more than max_moved
 -- ready runs, since they would be copied under an exclusive lock. It also
 -- gives up when it cannot lock the old partitions within lock_wait, since
--- claims queue behind its lock request, and at once, without a lock request,
--- when another transaction has held a lock on them for longer than
--- lock_wait. The coordinator calls it again at its next look. Copied runs keep their order: their new positions come before
--- any position the sequence hands out after the move.
+-- claims queue behind its lock request. It gives up at once, without a lock
+-- request, when a transaction that began more than lock_wait ago, or a
+-- prepared transaction, holds a lock on them. The coordinator calls it again
+-- at its next look. Copied runs keep their order: their new positions come
+-- before any position the sequence hands out after the move.
 CREATE FUNCTION sluice.shed_dead_rows(
     min_dead         bigint DEFAULT 1000,
     max_moved        integer DEFAULT 10000,
@@ -208,6 +209,7 @@ DECLARE
     v_moved bigint;
     v_holder integer;
     v_holder_since timestamptz;
+    v_held_table regclass;
 BEGIN
     -- Under a snapshot taken before the lock, the copy would miss runs
     -- committed while it waited, and the truncation would remove them.
@@ -270,14 +272,18 @@ BEGIN
             v_old, shed_dead_rows.max_moved;
         RETURN false;
     END IF;
-    -- A transaction that has held a lock on the old generation for longer
-    -- than lock_wait (a report that read sluice.ready, an application's
-    -- transaction that enqueued and stayed open, a prepared transaction) is
-    -- unlikely to end within lock_wait. Waiting for it would stall the claims
-    -- that queue behind the lock request, at every look, for nothing. Start
-    -- times of other roles' sessions are hidden without pg_read_all_stats;
-    -- their locks are waited for as before.
-    SELECT k.pid, a.xact_start INTO v_holder, v_holder_since
+    -- Some transactions hold a lock on the old generation for long: a report
+    -- that read sluice.ready, an application's transaction that enqueued and
+    -- stayed open, a pg_dump, an autovacuum of the bloated partition. One that
+    -- began more than lock_wait ago is unlikely to end within lock_wait, and
+    -- waiting for it would stall the claims queued behind the lock request.
+    -- A prepared transaction counts at any age, because pg_locks does not
+    -- show when it began. Without pg_read_all_stats the start times of other
+    -- roles' sessions are hidden, and the lock below waits for them.
+    -- pg_stat_activity is read once per transaction unless cleared, and the
+    -- age check above read it already.
+    PERFORM pg_catalog.pg_stat_clear_snapshot();
+    SELECT k.pid, a.xact_start, k.relation::regclass INTO v_holder, v_holder_since, v_held_table
     FROM pg_catalog.pg_locks k LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = k.pid
     WHERE k.locktype = 'relation' AND k.granted
       AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
@@ -286,9 +292,13 @@ BEGIN
            OR (k.pid <> pg_catalog.pg_backend_pid() AND a.xact_start < pg_catalog.clock_timestamp() - v_wait))
     ORDER BY a.xact_start NULLS FIRST
     LIMIT 1;
-    IF FOUND THEN
-        RAISE LOG 'sluice: shed skipped: %, open since %, holds a lock on generation % of the ready or lease table',
-            coalesce('process ' || v_holder, 'a prepared transaction'), coalesce(v_holder_since::text, 'its prepare'), v_old;
+    IF FOUND AND v_holder IS NULL THEN
+        RAISE LOG 'sluice: shed skipped: a prepared transaction holds a lock on %; the coordinator tries again '
+                  'at its next look, after COMMIT PREPARED or ROLLBACK PREPARED ends it', v_held_table;
+        RETURN false;
+    ELSIF FOUND THEN
+        RAISE LOG 'sluice: shed skipped: backend PID % (transaction started %) holds a lock on %; the coordinator '
+                  'tries again at its next look', v_holder, v_holder_since, v_held_table;
         RETURN false;
     END IF;
     -- Claims, completions and enqueues that use the old generation finish

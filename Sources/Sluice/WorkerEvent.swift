@@ -8,7 +8,9 @@ enum WorkerEvent: Sendable {
     case listenerReconnected
     case pollTimerFired
     case heartbeatDue
-    case exchanged(lane: Int, unsent: [WorkerState.Report], claim: WorkerState.ClaimResult?)
+    /// The reply to an exchange: the number of reports the database recorded, those to send
+    /// again, and the claim's result (nil when it had no claim).
+    case exchanged(lane: Int, recorded: Int, unsent: [WorkerState.Report], claim: WorkerState.ClaimResult?)
     case finished(runID: Int64, attempt: Int, outcome: WorkerState.Outcome)
     case reportRetryDue
     case flushDue
@@ -25,21 +27,24 @@ extension WorkerEvent {
     /// Returns the reply to `exchange` when none of it reached the database: every report is
     /// sent again later, and its claim, if any, failed.
     static func exchangeFailed(_ exchange: WorkerState.Exchange) -> WorkerEvent {
-        .exchanged(lane: exchange.lane, unsent: exchange.reports, claim: exchange.claim.map { _ in .failed })
+        .exchanged(lane: exchange.lane, recorded: 0, unsent: exchange.reports, claim: exchange.claim.map { _ in .failed })
     }
 
-    /// What the event says about sending reports, for the backoff between report retries:
-    /// true when an exchange reached the database and it recorded every report, false when
-    /// reports must be sent again, and nil for an exchange whose claim failed with no report
-    /// to resend (the claim may have failed with the connection) and for any other event.
+    /// Whether an exchange reached the database, for the backoff between report retries: true
+    /// when it recorded the reports or the claim succeeded, false when reports must be sent
+    /// again. Nil for an exchange with no report whose claim failed (perhaps with the
+    /// connection) and for any other event.
     var reportsArrived: Bool? {
-        guard case .exchanged(_, let unsent, let claim) = self else {
+        guard case .exchanged(_, let recorded, let unsent, let claim) = self else {
             return nil
         }
         if !unsent.isEmpty {
             return false
         }
-        return claim == .failed ? nil : true
+        if recorded > 0 || claim != .failed {
+            return true
+        }
+        return nil
     }
 }
 
@@ -53,7 +58,7 @@ extension WorkerState {
         case .listenerReconnected: listenerReconnected()
         case .pollTimerFired: pollTimerFired()
         case .heartbeatDue: heartbeatDue()
-        case .exchanged(let lane, let unsent, let claim): exchanged(lane: lane, unsent: unsent, claim: claim)
+        case .exchanged(let lane, _, let unsent, let claim): exchanged(lane: lane, unsent: unsent, claim: claim)
         case .finished(let runID, let attempt, let outcome): finished(runID: runID, attempt: attempt, outcome: outcome)
         case .reportRetryDue: reportRetryDue()
         case .flushDue: flushDue()

@@ -490,7 +490,9 @@ actor WorkerRuntime {
                         error, during: "claim", workerID: workerID, logger: logger, continuation: continuation)
                 }
             }
-            continuation.yield(.exchanged(lane: lane, unsent: reportsLost ? exchange.reports : [], claim: claim))
+            continuation.yield(.exchanged(
+                lane: lane, recorded: reportsLost ? 0 : exchange.reports.count, unsent: reportsLost ? exchange.reports : [],
+                claim: claim))
         }
     }
 

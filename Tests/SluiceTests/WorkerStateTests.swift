@@ -138,12 +138,13 @@ import Testing
         #expect(state.reportRetryDue() == [Self.send([Self.report(1)], claim: 1)])
     }
 
-    /// The backoff between report retries restarts only when reports reached the database. A
-    /// claim that failed alone, perhaps with the connection, used to restart it.
-    @Test func onlyRecordedReportsRestartTheReportBackoff() {
-        #expect(WorkerEvent.exchanged(lane: 0, unsent: [], claim: .claimed([])).reportsArrived == true)
-        #expect(WorkerEvent.exchanged(lane: 0, unsent: [], claim: nil).reportsArrived == true)
-        #expect(WorkerEvent.exchanged(lane: 0, unsent: [Self.report(1)], claim: nil).reportsArrived == false)
+    /// The backoff between report retries restarts when the database recorded reports or a
+    /// claim succeeded, not when a claim failed alone, perhaps with the connection.
+    @Test func reachedDatabaseRestartsReportBackoff() {
+        #expect(WorkerEvent.exchanged(lane: 0, recorded: 0, unsent: [], claim: .claimed([])).reportsArrived == true)
+        #expect(WorkerEvent.exchanged(lane: 0, recorded: 1, unsent: [], claim: nil).reportsArrived == true)
+        #expect(WorkerEvent.exchanged(lane: 0, recorded: 1, unsent: [], claim: .failed).reportsArrived == true)
+        #expect(WorkerEvent.exchanged(lane: 0, recorded: 0, unsent: [Self.report(1)], claim: nil).reportsArrived == false)
         #expect(WorkerEvent.exchangeFailed(WorkerState.Exchange(lane: 0, reports: [], claim: 1)).reportsArrived == nil)
         #expect(WorkerEvent.exchangeFailed(WorkerState.Exchange(lane: 0, reports: [Self.report(1)], claim: 1)).reportsArrived == false)
         #expect(WorkerEvent.pollTimerFired.reportsArrived == nil)
