@@ -24,9 +24,9 @@ BEGIN
     ), removed AS (
         DELETE FROM sluice.delayed d USING due WHERE d.run_id = due.run_id RETURNING d.run_id
     ), promoted AS (
+        -- By the array of ids, as in claim: one index probe per run in any plan.
         UPDATE sluice.runs r SET status = 'queued'
-        FROM removed m
-        WHERE r.id = m.run_id AND r.status = 'scheduled'
+        WHERE r.id = ANY (ARRAY(SELECT m.run_id FROM removed m)) AND r.status = 'scheduled'
         RETURNING r.id, r.queue, r.task, r.priority, r.run_at, r.attempt
     ), made_ready AS (
         INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline, gated)
@@ -131,8 +131,7 @@ BEGIN
         UPDATE sluice.runs u
         SET status = 'failed', finished_at = v_now,
             error = sluice._error_document('schedule timeout: no worker started the run in time', 'schedule_timeout', NULL)
-        FROM removed m
-        WHERE u.id = m.run_id AND u.status = 'queued'
+        WHERE u.id = ANY (ARRAY(SELECT m.run_id FROM removed m)) AND u.status = 'queued'
         RETURNING u.id, u.watched
     )
     SELECT count(*), pg_catalog.array_agg(f.id) FILTER (WHERE f.watched), pg_catalog.array_agg(f.id)
@@ -150,8 +149,7 @@ BEGIN
         SET status = 'failed', finished_at = v_now,
             error = sluice._error_document('schedule timeout: the run waited for its concurrency key or rate limit '
                                            'past its schedule timeout', 'schedule_timeout', NULL)
-        FROM overdue o
-        WHERE u.id = o.run_id AND u.status = 'queued'
+        WHERE u.id = ANY (ARRAY(SELECT o.run_id FROM overdue o)) AND u.status = 'queued'
         RETURNING u.id, u.watched
     )
     SELECT v_count + count(*), v_watched || pg_catalog.array_agg(f.id) FILTER (WHERE f.watched),
