@@ -192,12 +192,19 @@ CREATE TABLE sluice.ready (
     gated             boolean NOT NULL DEFAULT false
 ) PARTITION BY LIST (((position >> 32) & 1));
 
+-- The tables of live runs turn vacuum's truncation off (vacuum_truncate).
+-- To cut the empty pages off a table's end, VACUUM needs an ACCESS EXCLUSIVE
+-- lock, which every claim, completion and enqueue conflicts with. In keyed
+-- drains of the benchmark one vacuum of leases_0 spent 5 s retrying for it,
+-- and claims stalled each time it got it. The empty pages are reused;
+-- VACUUM (TRUNCATE) returns them by hand, and shed_dead_rows truncates a
+-- whole generation.
 CREATE TABLE sluice.ready_0 PARTITION OF sluice.ready (PRIMARY KEY (run_id)) FOR VALUES IN (0)
     WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
-          autovacuum_vacuum_cost_delay = 0);
+          autovacuum_vacuum_cost_delay = 0, vacuum_truncate = false);
 CREATE TABLE sluice.ready_1 PARTITION OF sluice.ready (PRIMARY KEY (run_id)) FOR VALUES IN (1)
     WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
-          autovacuum_vacuum_cost_delay = 0);
+          autovacuum_vacuum_cost_delay = 0, vacuum_truncate = false);
 
 -- Workers often execute some of a queue's tasks only, so the claim index
 -- groups each task's runs: a claim never reads past another task's backlog.
@@ -211,7 +218,7 @@ CREATE TABLE sluice.delayed (
     run_at   timestamptz NOT NULL,
     queue    text NOT NULL
 ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
-        autovacuum_vacuum_cost_delay = 0);
+        autovacuum_vacuum_cost_delay = 0, vacuum_truncate = false);
 
 CREATE INDEX delayed_run_at_idx ON sluice.delayed (run_at);
 
@@ -229,10 +236,10 @@ CREATE TABLE sluice.leases (
 
 CREATE TABLE sluice.leases_0 PARTITION OF sluice.leases (PRIMARY KEY (run_id)) FOR VALUES IN (0)
     WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
-          autovacuum_vacuum_cost_delay = 0);
+          autovacuum_vacuum_cost_delay = 0, vacuum_truncate = false);
 CREATE TABLE sluice.leases_1 PARTITION OF sluice.leases (PRIMARY KEY (run_id)) FOR VALUES IN (1)
     WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
-          autovacuum_vacuum_cost_delay = 0);
+          autovacuum_vacuum_cost_delay = 0, vacuum_truncate = false);
 
 CREATE INDEX leases_worker_idx ON sluice.leases (worker_id);
 
@@ -274,7 +281,7 @@ CREATE TABLE sluice.run_gates (
     gate_key  text NOT NULL,
     units     integer NOT NULL DEFAULT 1,
     PRIMARY KEY (run_id, position)
-);
+) WITH (vacuum_truncate = false);
 
 COMMENT ON TABLE sluice.run_gates IS
     'Gates of each live gated run, in the order a claim checks them: concurrency slots by (task, rule, key) '
@@ -287,7 +294,7 @@ CREATE TABLE sluice.concurrency_slots (
     key          text NOT NULL,
     max_running  integer NOT NULL,
     running      integer NOT NULL DEFAULT 0
-);
+) WITH (vacuum_truncate = false);
 
 COMMENT ON TABLE sluice.concurrency_slots IS
     'Per concurrency key: the maximum and the runs holding a slot (started and not finished).';
@@ -296,7 +303,7 @@ CREATE TABLE sluice.concurrency_holders (
     run_id    bigint NOT NULL,
     gate_key  text NOT NULL,
     PRIMARY KEY (run_id, gate_key)
-);
+) WITH (vacuum_truncate = false);
 
 COMMENT ON TABLE sluice.concurrency_holders IS 'The concurrency slots each running run holds.';
 
@@ -327,7 +334,7 @@ CREATE TABLE sluice.held (
     ready_at          timestamptz NOT NULL,
     schedule_deadline timestamptz,
     units             integer NOT NULL
-) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000);
+) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000, vacuum_truncate = false);
 
 CREATE INDEX held_gate_idx ON sluice.held (kind, gate_key, priority DESC, run_id);
 CREATE INDEX held_deadline_idx ON sluice.held (schedule_deadline) WHERE schedule_deadline IS NOT NULL;
@@ -345,7 +352,7 @@ COMMENT ON TABLE sluice.held IS 'Queued runs a concurrency slot or rate limit ho
 CREATE UNLOGGED TABLE sluice.waiting_workers (
     worker_id  uuid PRIMARY KEY,
     queues     text[] NOT NULL
-);
+) WITH (vacuum_truncate = false);
 
 COMMENT ON TABLE sluice.waiting_workers IS
     'Workers whose last claim found less work than they had room for, and the queues they wait on.';
