@@ -328,10 +328,11 @@ $$;
 --
 -- Its statements read run_gates by key. A session keeps the plans of its
 -- first calls, and on a fresh database those were planned for an empty table:
--- a sequential scan, whose cost then grew with every run. The first
--- enqueue_many of 50,000 keyed runs took 29 s, 0.5 ms a run for counting a
--- key's live runs alone. Hence no sequential scans here, as in _lock_gates;
--- _make_ready and _close_gates read held and run_gates by run id the same way.
+-- a sequential scan, whose cost then grew with every run. In the first
+-- enqueue_many of 50,000 keyed runs, counting a key's live runs took 0.52 ms
+-- a run by the end, and the batch 29 s (bench/RESULTS.md). So sequential
+-- scans are turned off here, as in _lock_gates, and the planner uses the
+-- gate_key index whatever the table's size was when it planned.
 CREATE FUNCTION sluice._open_gates(p_task sluice.tasks, p_run_id bigint, p_input jsonb, p_metadata jsonb)
 RETURNS text
 LANGUAGE plpgsql
@@ -621,7 +622,7 @@ BEGIN
     FROM sluice.run_gates g WHERE g.run_id = ANY (p_run_ids);
     IF v_slot_keys IS NOT NULL THEN
         -- The keys are distinct. Counting by = ANY keeps a plan of one index
-        -- probe per key whatever the statistics say. An anti-join planned
+        -- probe per key, with or without statistics. An anti-join planned
         -- while the table was empty, as on a fresh database, compared every
         -- key with every slot row for as long as the session kept the plan:
         -- 2.3 ms per claim with 1,000 keys (bench/RESULTS.md).
@@ -759,7 +760,8 @@ $$;
 
 -- Moves held runs p_run_ids back to sluice.ready, behind the runs already
 -- there, and notifies their queues. Returns how many moved: a run that a
--- concurrent cancel took out of sluice.held does not.
+-- concurrent cancel took out of sluice.held does not. It reads held by run id,
+-- with sequential scans off for the reason given at _open_gates.
 CREATE FUNCTION sluice._make_ready(p_run_ids bigint[]) RETURNS integer
 LANGUAGE plpgsql
 SET enable_seqscan = off
@@ -849,7 +851,7 @@ END
 $$;
 
 -- Forgets the gates of runs that reached a final state: their held row, if
--- any, and their run_gates rows.
+-- any, and their run_gates rows. Sequential scans are off, as in _open_gates.
 CREATE FUNCTION sluice._close_gates(p_run_ids bigint[]) RETURNS void
 LANGUAGE plpgsql
 SET enable_seqscan = off

@@ -7,7 +7,8 @@ import SluicePostgres
 final class BenchDatabase: Sendable {
     /// Server settings of the embedded server. Durability stays at PostgreSQL's defaults (fsync,
     /// synchronous_commit and full_page_writes on). The rest sizes memory and WAL so that
-    /// checkpoints do not dominate short measurements, and loads pg_stat_statements.
+    /// checkpoints do not dominate short measurements, loads pg_stat_statements and logs lock
+    /// waits longer than deadlock_timeout (kept with `--keep-server`).
     static let serverSettings: [String: String] = [
         "fsync": "on",
         "synchronous_commit": "on",
@@ -20,6 +21,7 @@ final class BenchDatabase: Sendable {
         "shared_preload_libraries": "pg_stat_statements",
         "pg_stat_statements.track": "all",
         "track_io_timing": "on",
+        "log_lock_waits": "on",
     ]
 
     /// Settings printed in the report, read back from the server.
