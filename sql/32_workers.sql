@@ -360,6 +360,8 @@ DECLARE
     v_now timestamptz := sluice.now();
     v_count integer := coalesce(pg_catalog.cardinality(complete.run_ids), 0);
     v_bad integer;
+    v_released bigint[];
+    v_outputs jsonb[];
     v_done bigint[];
     v_gated bigint[];
     v_watched bigint[];
@@ -389,11 +391,17 @@ BEGIN
         DELETE FROM sluice.leases l USING item i
         WHERE l.run_id = i.run_id AND l.attempt = i.attempt
         RETURNING l.run_id, i.output
-    ), updated AS (
+    )
+    SELECT pg_catalog.array_agg(rel.run_id), pg_catalog.array_agg(rel.output) INTO v_released, v_outputs
+    FROM released rel;
+
+    -- By the array of ids, as in claim, so that no plan reads the whole
+    -- history. Each released run id is there once: a lease has one attempt.
+    WITH updated AS (
         UPDATE sluice.runs r
-        SET status = 'succeeded', output = rel.output, finished_at = v_now
-        FROM released rel
-        WHERE r.id = rel.run_id AND r.status = 'running'
+        SET status = 'succeeded', output = v_outputs[pg_catalog.array_position(v_released, r.id)],
+            finished_at = v_now
+        WHERE r.id = ANY (v_released) AND r.status = 'running'
         RETURNING r.id, r.watched, r.task
     ), finished AS (
         SELECT u.id, u.watched, t.gated FROM updated u JOIN sluice.tasks t ON t.name = u.task
