@@ -196,9 +196,9 @@ CREATE TABLE sluice.ready (
 -- To cut the empty pages off a table's end, VACUUM needs an ACCESS EXCLUSIVE
 -- lock, which every claim, completion and enqueue conflicts with. In keyed
 -- drains of the benchmark one vacuum of leases_0 spent 5 s retrying for it,
--- and claims stalled each time it got it. The empty pages are reused;
--- VACUUM (TRUNCATE) returns them by hand, and shed_dead_rows truncates a
--- whole generation.
+-- and claims stalled each time it got it. The empty pages are reused
+-- instead. VACUUM (TRUNCATE) returns them by hand, and shed_dead_rows
+-- truncates a whole generation.
 CREATE TABLE sluice.ready_0 PARTITION OF sluice.ready (PRIMARY KEY (run_id)) FOR VALUES IN (0)
     WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
           autovacuum_vacuum_cost_delay = 0, vacuum_truncate = false);

@@ -294,8 +294,8 @@ BEGIN
                 -- them. Looking them up by the array keeps one index probe per
                 -- run in any plan. Joined to removed instead, a plan whose
                 -- statistics put no run in the queued state read every run of
-                -- the history for each claim (550 ms of a claim of 100 over
-                -- 50,000 runs, bench/RESULTS.md).
+                -- the history for each claim (552 ms of a 770 ms claim of 100
+                -- runs over 50,000, bench/RESULTS.md).
                 UPDATE sluice.runs u
                 SET status = 'running', attempt = u.attempt + 1, started_at = v_now, worker_id = claim.worker_id
                 WHERE u.id = ANY (v_accepted) AND u.status = 'queued'

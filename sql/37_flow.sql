@@ -330,7 +330,7 @@ $$;
 -- first calls, and on a fresh database those were planned for an empty table:
 -- a sequential scan, whose cost then grew with every run. In the first
 -- enqueue_many of 50,000 keyed runs, counting a key's live runs took 0.52 ms
--- a run by the end, and the batch 29 s (bench/RESULTS.md). So sequential
+-- a run on average, and the batch 29 s (bench/RESULTS.md). So sequential
 -- scans are turned off here, as in _lock_gates, and the planner uses the
 -- gate_key index whatever the table's size was when it planned.
 CREATE FUNCTION sluice._open_gates(p_task sluice.tasks, p_run_id bigint, p_input jsonb, p_metadata jsonb)

@@ -37,7 +37,7 @@ SELECT sluice.complete(:e2, 1, '{"sent": true}') AS accepted;
 SELECT sluice.complete(:e2, 1, '{"sent": "again"}') AS accepted_twice;
 SELECT sluice.complete(:e1, 2, '{}') AS wrong_attempt;
 SELECT status, output, attempt FROM sluice.runs WHERE id = :e2;
--- A batch may name a run twice: the output of the attempt that holds it wins.
+-- A batch may name a run twice: the output of the attempt whose lease is current wins.
 SELECT * FROM sluice.complete(ARRAY[:e1, :e1, :e3]::bigint[], ARRAY[2, 1, 1], ARRAY['"stale"', '1', NULL]::jsonb[])
 ORDER BY 1;
 SELECT id = :e1 AS is_e1, status, output FROM sluice.runs WHERE id IN (:e1, :e3) ORDER BY id;
