@@ -116,6 +116,14 @@ SELECT sluice.heartbeat(:'w1');
 SELECT * FROM sluice.claim(:'w1', 1);
 \set VERBOSITY default
 SELECT sluice.heartbeat('00000000-0000-0000-0000-000000000000');
+-- Claims check the worker and the batch size inline and raise through the
+-- same functions.
+SELECT * FROM sluice.claim('00000000-0000-0000-0000-000000000000', 1);
+SELECT sluice.register_worker('checks', ARRAY['email'], slots => 1) AS wc \gset
+SELECT * FROM sluice.claim(:'wc', 0);
+SELECT * FROM sluice.claim(:'wc', NULL);
+SELECT * FROM sluice.claim(:'wc', 10001);
+DELETE FROM sluice.workers WHERE id = :'wc';
 
 -- A worker restarted under the same name is a new incarnation.
 SELECT sluice.register_worker('w1', ARRAY['email', 'import'], slots => 4) AS w1b \gset
