@@ -166,11 +166,9 @@ BEGIN
     IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
         PERFORM sluice._require_read_committed('claim');
     END IF;
-    -- The worker lookup, the checks and the slot count are inline, since
-    -- the common path pays for every function call and statement: calling
-    -- _live_worker from the declarations cost a claim of one run about
-    -- 35 microseconds. With the steps below that no longer run a statement,
-    -- a claim and completion of one run went from 315-331 to 269-282
+    -- The worker lookup, the checks and the slot count run inline, because
+    -- the common path pays for every function call and statement. Calling
+    -- _live_worker from the declarations cost a claim of one run about 35
     -- microseconds (bench/RESULTS.md). The functions still raise the errors.
     SELECT * INTO v_worker FROM sluice.workers w WHERE w.id = claim.worker_id;
     IF NOT FOUND OR v_worker.stopped_at IS NOT NULL THEN
@@ -179,8 +177,8 @@ BEGIN
     IF claim.max_runs IS NULL OR claim.max_runs < 1 OR claim.max_runs > 10000 THEN
         PERFORM sluice._check_range('max_runs', claim.max_runs, 1, 10000);
     END IF;
-    -- As in _slots_in_use: through the worker's index entries, with a
-    -- snapshot taken after any lock this claim waited for.
+    -- Counted as _slots_in_use counts: through the worker's index entries,
+    -- with a snapshot taken after any lock this claim waited for.
     v_free := least(claim.max_runs,
                     v_worker.slots - coalesce((SELECT sum(l.slot_cost)::integer FROM sluice.leases l
                                                WHERE l.worker_id = claim.worker_id), 0));
