@@ -95,12 +95,15 @@ BEGIN
 END
 $$;
 
--- Returns the slot cost of the runs leased to worker p_worker_id. Claims
--- count the same way inline, and completions leave dead leases behind faster than vacuum
--- removes them. With statistics that had seen a single worker, the planner read the
--- whole leases table instead of the worker's index entries: 0.35 ms of a
--- 1.3 ms claim at 15,000 runs/s. The index scan also marks the dead entries
--- it passes, so the next claim skips them. The function is volatile so that
+-- Returns the slot cost of the runs leased to worker p_worker_id. A claim
+-- counts its own worker's slots inline with the same query, and calls this
+-- function for the other workers when it weighs affinity. Completions leave
+-- dead leases behind faster than vacuum removes them. With statistics that
+-- had seen a single worker, the planner read the whole leases table instead
+-- of the worker's index entries: 0.35 ms of a 1.3 ms claim at 15,000
+-- runs/s. A plain index scan also marks the dead entries it passes, so the
+-- next claim skips them, and a bitmap scan does not: both scan types other
+-- than the plain index scan are off. The function is volatile so that
 -- its query takes a snapshot after its lock. A stable one reads with the
 -- caller's snapshot: after waiting for sluice.shed_dead_rows it saw neither
 -- the truncated leases nor their copies, so a claim went over the worker's
@@ -109,6 +112,7 @@ CREATE FUNCTION sluice._slots_in_use(p_worker_id uuid) RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET jit = off
 SET enable_seqscan = off
+SET enable_bitmapscan = off
 SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
@@ -167,18 +171,18 @@ BEGIN
         PERFORM sluice._require_read_committed('claim');
     END IF;
     -- The worker lookup, the checks and the slot count run inline, because
-    -- the common path pays for every function call and statement. Calling
-    -- _live_worker from the declarations cost a claim of one run about 35
-    -- microseconds (bench/RESULTS.md). The functions still raise the errors.
+    -- the common path pays for every function call and statement
+    -- (bench/RESULTS.md). The functions still raise the errors.
     SELECT * INTO v_worker FROM sluice.workers w WHERE w.id = claim.worker_id;
     IF NOT FOUND OR v_worker.stopped_at IS NOT NULL THEN
-        PERFORM sluice._live_worker(claim.worker_id);
+        v_worker := sluice._live_worker(claim.worker_id);
     END IF;
     IF claim.max_runs IS NULL OR claim.max_runs < 1 OR claim.max_runs > 10000 THEN
         PERFORM sluice._check_range('max_runs', claim.max_runs, 1, 10000);
     END IF;
-    -- Counted as _slots_in_use counts: through the worker's index entries,
-    -- with a snapshot taken after any lock this claim waited for.
+    -- The query of _slots_in_use: through the worker's index entries (a
+    -- plain index scan, since the claim turns bitmap scans off), with a
+    -- snapshot taken after any lock this claim waited for.
     v_free := least(claim.max_runs,
                     v_worker.slots - coalesce((SELECT sum(l.slot_cost)::integer FROM sluice.leases l
                                                WHERE l.worker_id = claim.worker_id), 0));
