@@ -30,27 +30,44 @@ public enum LogLevel: Int, Comparable, Sendable, CustomStringConvertible {
 public protocol SluiceLogger: Sendable {
     /// Records one event: a short message and metadata such as `run_id` and `task`.
     func log(level: LogLevel, message: String, metadata: [String: String])
+
+    /// Returns whether events at `level` are recorded. The convenience methods below build an
+    /// event's metadata only when this returns true; the default implementation returns true.
+    func isEnabled(_ level: LogLevel) -> Bool
 }
 
 extension SluiceLogger {
-    /// Records a debug event.
-    public func debug(_ message: String, _ metadata: [String: String] = [:]) {
-        log(level: .debug, message: message, metadata: metadata)
+    public func isEnabled(_ level: LogLevel) -> Bool {
+        true
+    }
+
+    /// Records a debug event. The worker logs two for every run, so the metadata is built only
+    /// when debug events are recorded.
+    public func debug(_ message: String, _ metadata: @autoclosure () -> [String: String] = [:]) {
+        if isEnabled(.debug) {
+            log(level: .debug, message: message, metadata: metadata())
+        }
     }
 
     /// Records an info event.
-    public func info(_ message: String, _ metadata: [String: String] = [:]) {
-        log(level: .info, message: message, metadata: metadata)
+    public func info(_ message: String, _ metadata: @autoclosure () -> [String: String] = [:]) {
+        if isEnabled(.info) {
+            log(level: .info, message: message, metadata: metadata())
+        }
     }
 
     /// Records a warning event.
-    public func warning(_ message: String, _ metadata: [String: String] = [:]) {
-        log(level: .warning, message: message, metadata: metadata)
+    public func warning(_ message: String, _ metadata: @autoclosure () -> [String: String] = [:]) {
+        if isEnabled(.warning) {
+            log(level: .warning, message: message, metadata: metadata())
+        }
     }
 
     /// Records an error event.
-    public func error(_ message: String, _ metadata: [String: String] = [:]) {
-        log(level: .error, message: message, metadata: metadata)
+    public func error(_ message: String, _ metadata: @autoclosure () -> [String: String] = [:]) {
+        if isEnabled(.error) {
+            log(level: .error, message: message, metadata: metadata())
+        }
     }
 }
 
@@ -60,4 +77,8 @@ public struct NoOpLogger: SluiceLogger {
     public init() {}
 
     public func log(level: LogLevel, message: String, metadata: [String: String]) {}
+
+    public func isEnabled(_ level: LogLevel) -> Bool {
+        false
+    }
 }

@@ -14,6 +14,10 @@ public struct StandardErrorLogger: SluiceLogger {
         self.minimumLevel = minimumLevel
     }
 
+    public func isEnabled(_ level: LogLevel) -> Bool {
+        level >= minimumLevel
+    }
+
     public func log(level: LogLevel, message: String, metadata: [String: String]) {
         guard level >= minimumLevel else {
             return

@@ -547,6 +547,10 @@ actor WorkerRuntime {
 
     private static func logReportRows(_ rows: PostgresRows, reports: [WorkerState.Report], logger: any SluiceLogger) {
         if rows.columnNames.count == 1 {
+            // Accepted completions are logged at debug level and rejected ones at info level.
+            guard logger.isEnabled(.debug) || logger.isEnabled(.info) else {
+                return
+            }
             let accepted = Set(rows.compactMap { try? $0.decode(Int64.self, at: 0) })
             for report in reports {
                 let metadata = ["run_id": String(report.runID), "attempt": String(report.attempt)]

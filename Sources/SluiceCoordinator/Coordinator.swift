@@ -225,10 +225,13 @@ public final class Coordinator: Sendable {
             let rows = try await leaderConnection(session).query(
                 "SELECT rotated, dropped_partitions, deleted_workers FROM sluice.maintain()")
             let row = rows[0]
+            let rotated = try row.decode(Bool.self, at: 0)
+            let droppedPartitions = try row.decode(Int.self, at: 1)
+            let deletedWorkers = try row.decode(Int.self, at: 2)
             logger.debug("maintenance finished", [
-                "rotated": try row.decode(Bool.self, at: 0) ? "true" : "false",
-                "dropped_partitions": String(try row.decode(Int.self, at: 1)),
-                "deleted_workers": String(try row.decode(Int.self, at: 2)),
+                "rotated": rotated ? "true" : "false",
+                "dropped_partitions": String(droppedPartitions),
+                "deleted_workers": String(deletedWorkers),
             ])
             return .maintenanceFinished(at: .now)
         } catch {
