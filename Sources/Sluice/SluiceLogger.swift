@@ -44,29 +44,27 @@ extension SluiceLogger {
     /// Records a debug event. The worker logs two for every run, so the metadata is built only
     /// when debug events are recorded.
     public func debug(_ message: String, _ metadata: @autoclosure () -> [String: String] = [:]) {
-        if isEnabled(.debug) {
-            log(level: .debug, message: message, metadata: metadata())
-        }
+        logIfEnabled(.debug, message, metadata)
     }
 
     /// Records an info event.
     public func info(_ message: String, _ metadata: @autoclosure () -> [String: String] = [:]) {
-        if isEnabled(.info) {
-            log(level: .info, message: message, metadata: metadata())
-        }
+        logIfEnabled(.info, message, metadata)
     }
 
     /// Records a warning event.
     public func warning(_ message: String, _ metadata: @autoclosure () -> [String: String] = [:]) {
-        if isEnabled(.warning) {
-            log(level: .warning, message: message, metadata: metadata())
-        }
+        logIfEnabled(.warning, message, metadata)
     }
 
     /// Records an error event.
     public func error(_ message: String, _ metadata: @autoclosure () -> [String: String] = [:]) {
-        if isEnabled(.error) {
-            log(level: .error, message: message, metadata: metadata())
+        logIfEnabled(.error, message, metadata)
+    }
+
+    private func logIfEnabled(_ level: LogLevel, _ message: String, _ metadata: () -> [String: String]) {
+        if isEnabled(level) {
+            log(level: level, message: message, metadata: metadata())
         }
     }
 }
