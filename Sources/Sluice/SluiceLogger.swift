@@ -32,7 +32,7 @@ public protocol SluiceLogger: Sendable {
     func log(level: LogLevel, message: String, metadata: [String: String])
 
     /// Returns whether events at `level` are recorded. The convenience methods below build an
-    /// event's metadata only when this returns true; the default implementation returns true.
+    /// event's metadata only when this returns true. The default implementation returns true.
     func isEnabled(_ level: LogLevel) -> Bool
 }
 
