@@ -101,9 +101,9 @@ $$;
 -- dead leases behind faster than vacuum removes them. With statistics that
 -- had seen a single worker, the planner read the whole leases table instead
 -- of the worker's index entries: 0.35 ms of a 1.3 ms claim at 15,000
--- runs/s. A plain index scan also marks the dead entries it passes, so the
--- next claim skips them, and a bitmap scan does not: both scan types other
--- than the plain index scan are off. The function is volatile so that
+-- runs/s. A plain index scan also marks the dead entries it passes, so that
+-- the next claim skips them, and a bitmap scan does not, so sequential and
+-- bitmap scans are both off. The function is volatile so that
 -- its query takes a snapshot after its lock. A stable one reads with the
 -- caller's snapshot: after waiting for sluice.shed_dead_rows it saw neither
 -- the truncated leases nor their copies, so a claim went over the worker's
