@@ -12,6 +12,9 @@ enum WorkerEvent: Sendable {
     /// again, and the claim's result (nil when it had no claim).
     case exchanged(lane: Int, recorded: Int, unsent: [WorkerState.Report], claim: WorkerState.ClaimResult?)
     case finished(runID: Int64, attempt: Int, outcome: WorkerState.Outcome)
+    /// Handlers finished and their attempts wait in the runtime's `FinishedAttempts`. The
+    /// runtime applies a `finished` event for each, and the state ignores this one.
+    case attemptsFinished
     case reportRetryDue
     case flushDue
     case heartbeatSucceeded(lostRunIDs: [Int64])
@@ -60,6 +63,7 @@ extension WorkerState {
         case .heartbeatDue: heartbeatDue()
         case .exchanged(let lane, _, let unsent, let claim): exchanged(lane: lane, unsent: unsent, claim: claim)
         case .finished(let runID, let attempt, let outcome): finished(runID: runID, attempt: attempt, outcome: outcome)
+        case .attemptsFinished: []
         case .reportRetryDue: reportRetryDue()
         case .flushDue: flushDue()
         case .heartbeatSucceeded(let lost): heartbeatSucceeded(lostRunIDs: lost)

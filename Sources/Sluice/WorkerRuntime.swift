@@ -19,6 +19,7 @@ actor WorkerRuntime {
     private var listener: PostgresListener?
     private var workerID: UUID?
     private var handlers: [Int64: Handler] = [:]
+    private let finishedAttempts = FinishedAttempts()
     /// One timer for every handler's deadline, set for the earliest of them. A timer task per
     /// run cost the worker a dispatch timer and a task for each run it started.
     private var deadlineTimer: (due: ContinuousClock.Instant, task: Task<Void, Never>)?
@@ -68,8 +69,18 @@ actor WorkerRuntime {
             if case .workerExpired(let expired) = event, expired != workerID {
                 continue
             }
-            observe(event)
-            let actions = state.apply(event)
+            var actions: [WorkerState.Action] = []
+            if case .attemptsFinished = event {
+                for finished in finishedAttempts.takeAll() {
+                    let event = WorkerEvent.finished(
+                        runID: finished.runID, attempt: finished.attempt, outcome: finished.outcome)
+                    observe(event)
+                    actions += state.apply(event)
+                }
+            } else {
+                observe(event)
+                actions = state.apply(event)
+            }
             if await perform(actions) {
                 break
             }
@@ -320,14 +331,17 @@ actor WorkerRuntime {
         let timeout = taskTimeouts[run.task] ?? run.timeLeft
         let logger = logger
         logger.debug("run started", ["run_id": String(run.runID), "task": run.task, "attempt": String(run.attempt)])
-        let task = Task { [continuation] in
+        let task = Task { [continuation, finishedAttempts] in
             let outcome: WorkerState.Outcome
             if let executor {
                 outcome = await Self.execute(executor, input: run.input, context: context, timeout: timeout)
             } else {
                 outcome = .failed(message: "worker has no handler for task \(run.task)", retryable: true)
             }
-            continuation.yield(.finished(runID: run.runID, attempt: run.attempt, outcome: outcome))
+            let finished = FinishedAttempts.Attempt(runID: run.runID, attempt: run.attempt, outcome: outcome)
+            if finishedAttempts.append(finished) {
+                continuation.yield(.attemptsFinished)
+            }
         }
         let deadline = ContinuousClock.now + run.timeLeft
         handlers[run.runID] = Handler(attempt: run.attempt, task: task, deadline: deadline, cancellation: cancellation)
