@@ -19,7 +19,7 @@ public struct StandardErrorLogger: SluiceLogger {
     }
 
     public func log(level: LogLevel, message: String, metadata: [String: String]) {
-        guard level >= minimumLevel else {
+        guard isEnabled(level) else {
             return
         }
         let line = Self.format(date: Date(), level: level, message: message, metadata: metadata) + "\n"

@@ -1,26 +1,17 @@
-import Foundation
 import Testing
 
 @testable import Sluice
 
 /// Level checks of the loggers, and the metadata that the convenience methods build lazily.
 @Suite struct SluiceLoggerTests {
-    /// A logger that records events at `minimumLevel` and above, and reports that level through
-    /// `isEnabled`.
-    final class LevelLogger: SluiceLogger, @unchecked Sendable {
-        // @unchecked: `messages` is guarded by `lock`.
+    /// A `CapturingLogger` that records events at `minimumLevel` and above, and reports that
+    /// level through `isEnabled`.
+    struct LevelLogger: SluiceLogger {
         let minimumLevel: LogLevel
-        private let lock = NSLock()
-        private var storedMessages: [String] = []
-
-        init(minimumLevel: LogLevel) {
-            self.minimumLevel = minimumLevel
-        }
+        let captured = CapturingLogger()
 
         var messages: [String] {
-            lock.lock()
-            defer { lock.unlock() }
-            return storedMessages
+            captured.events.map(\.message)
         }
 
         func isEnabled(_ level: LogLevel) -> Bool {
@@ -28,28 +19,16 @@ import Testing
         }
 
         func log(level: LogLevel, message: String, metadata: [String: String]) {
-            lock.lock()
-            storedMessages.append(message)
-            lock.unlock()
+            captured.log(level: level, message: message, metadata: metadata)
         }
     }
 
-    /// Counts how often metadata is built.
-    final class MetadataCounter: @unchecked Sendable {
-        // @unchecked: `count` is guarded by `lock`.
-        private let lock = NSLock()
-        private var storedCount = 0
-
-        var count: Int {
-            lock.lock()
-            defer { lock.unlock() }
-            return storedCount
-        }
+    /// Counts how often metadata is built. The tests call it on one thread only.
+    final class MetadataCounter {
+        private(set) var count = 0
 
         func metadata() -> [String: String] {
-            lock.lock()
-            storedCount += 1
-            lock.unlock()
+            count += 1
             return ["run_id": "1"]
         }
     }
