@@ -121,14 +121,7 @@ public final class EmbeddedPostgres: Sendable {
 
     /// Runs `body` with a connection to the `postgres` database and closes it afterwards.
     private func withAdminConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
-        let connection = try await PostgresConnection.connect(connectionString, applicationName: "EmbeddedPostgres")
-        do {
-            try await body(connection)
-        } catch {
-            await connection.close()
-            throw error
-        }
-        await connection.close()
+        try await PostgresConnection.withConnection(connectionString, applicationName: "EmbeddedPostgres", body)
     }
 
     /// Builds the `pg_ctl -o` options: socket directory, port, no TCP, then `settings`.

@@ -104,23 +104,11 @@ struct CommandContext: Sendable {
     var parsed: ParsedCommand
     var connectionString: String?
 
-    /// Opens a connection for one command.
-    func connect() async throws -> PostgresConnection {
-        try await PostgresConnection.connect(
-            connectionString, applicationName: "sluice-cli", reconnectPolicy: ReconnectPolicy(maximumAttempts: 1))
-    }
-
-    /// Opens a connection, runs `body` and closes the connection.
+    /// Opens a connection for one command, runs `body` and closes the connection. A lost
+    /// connection is not reopened.
     func withConnection<Value>(_ body: (PostgresConnection) async throws -> Value) async throws -> Value {
-        let connection = try await connect()
-        do {
-            let value = try await body(connection)
-            await connection.close()
-            return value
-        } catch {
-            await connection.close()
-            throw error
-        }
+        try await PostgresConnection.withConnection(
+            connectionString, applicationName: "sluice-cli", reconnectPolicy: ReconnectPolicy(maximumAttempts: 1), body)
     }
 
     /// Returns an integer option within `range`, `defaultValue` when absent, or throws a usage error.

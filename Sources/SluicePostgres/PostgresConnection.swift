@@ -65,6 +65,27 @@ public final class PostgresConnection: @unchecked Sendable {
         return connection
     }
 
+    /// Opens a connection, runs `body` with it and closes it, whether `body` returns or throws.
+    ///
+    /// The parameters are those of ``connect(_:applicationName:reconnectPolicy:)``.
+    public static func withConnection<Value>(
+        _ connectionString: String? = nil, applicationName: String? = nil,
+        reconnectPolicy: ReconnectPolicy = .default,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> Value
+    ) async throws -> Value {
+        let connection = try await connect(
+            connectionString, applicationName: applicationName, reconnectPolicy: reconnectPolicy)
+        do {
+            let value = try await body(connection)
+            await connection.close()
+            return value
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
     /// Runs a statement and returns its rows; parameters fill `$1`, `$2`, ... in order.
     ///
     /// - Throws: `PostgresError` (`.server` with the SQLSTATE, `.connectionLost`,

@@ -62,15 +62,11 @@ public actor TestPostgres {
             templateTask = Task {
                 let name = "sluice_test_template"
                 try await server.createDatabase(name)
-                let connection = try await PostgresConnection.connect(server.connectionString(database: name))
-                do {
+                // CREATE DATABASE ... TEMPLATE fails while any session is connected to the
+                // template, so the connection is closed before the template is used.
+                try await PostgresConnection.withConnection(server.connectionString(database: name)) { connection in
                     try await connection.execute("CREATE EXTENSION sluice")
-                } catch {
-                    await connection.close()
-                    throw error
                 }
-                // CREATE DATABASE ... TEMPLATE fails while any session is connected to the template.
-                await connection.close()
                 return name
             }
         }

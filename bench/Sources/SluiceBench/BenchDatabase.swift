@@ -77,15 +77,7 @@ final class BenchDatabase: Sendable {
     func withConnection<Value>(
         _ name: String, _ body: (PostgresConnection) async throws -> Value
     ) async throws -> Value {
-        let connection = try await connect(name)
-        do {
-            let value = try await body(connection)
-            await connection.close()
-            return value
-        } catch {
-            await connection.close()
-            throw error
-        }
+        try await PostgresConnection.withConnection(connectionString, applicationName: "sluice-bench \(name)", body)
     }
 
     /// Stops the embedded server and removes its directory unless `--keep-server` was given.
