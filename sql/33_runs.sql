@@ -16,8 +16,14 @@ SET jit = off
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();
+    v_held boolean;
+    v_ready boolean;
+    v_delayed boolean;
     v_worker uuid;
+    v_lease_attempt integer;
     v_watched boolean;
+    v_status sluice.run_status;
+    v_pass integer := 0;
 BEGIN
     -- Queue rows first, then the run row: the lock order every function keeps.
     -- A claim that holds the ready row makes this wait, and the run is then
@@ -25,27 +31,51 @@ BEGIN
     --
     -- The held row comes first. A completion that hands its slot to this run
     -- moves it from held to ready in its own transaction. Waiting for the held
-    -- row lets the ready row's delete below see that move. Otherwise a claim
-    -- could start the run after the ready delete had missed it, and its lease
-    -- would be invisible to the lease delete, which ran on an older snapshot.
-    -- The run was then cancelled while running and its slot never released.
-    PERFORM FROM sluice.held h WHERE h.run_id = cancel.run_id FOR UPDATE;
-    DELETE FROM sluice.ready r WHERE r.run_id = cancel.run_id;
-    DELETE FROM sluice.delayed d WHERE d.run_id = cancel.run_id;
-    DELETE FROM sluice.leases l WHERE l.run_id = cancel.run_id RETURNING l.worker_id INTO v_worker;
+    -- row lets the ready row's delete below see that move.
+    --
+    -- Each delete reads with its own snapshot, so the run can move between
+    -- them: a failed attempt retried with no backoff goes back to ready after
+    -- the ready delete, and a claim can start it before the lease delete. The
+    -- run is therefore cancelled only in the state whose queue row this pass
+    -- removed (the lease of its current attempt when running), and otherwise
+    -- the pass starts over. Cancelling it anyway left a lease, a ready row and
+    -- a concurrency slot behind a cancelled run (cancel_vs_retry_claim). A
+    -- live run always has one of those rows, so a run that has none after ten
+    -- passes is cancelled as it is, rather than never.
+    LOOP
+        v_pass := v_pass + 1;
+        PERFORM FROM sluice.held h WHERE h.run_id = cancel.run_id FOR UPDATE;
+        v_held := FOUND;
+        DELETE FROM sluice.ready r WHERE r.run_id = cancel.run_id;
+        v_ready := FOUND;
+        DELETE FROM sluice.delayed d WHERE d.run_id = cancel.run_id;
+        v_delayed := FOUND;
+        DELETE FROM sluice.leases l WHERE l.run_id = cancel.run_id RETURNING l.worker_id, l.attempt
+        INTO v_worker, v_lease_attempt;
 
-    UPDATE sluice.runs r
-    SET status = 'cancelled', finished_at = v_now, worker_id = NULL,
-        error = sluice._error_document(coalesce(cancel.reason, 'cancelled'), 'cancelled', NULL)
-    WHERE r.id = cancel.run_id AND r.status IN ('scheduled', 'queued', 'running')
-    RETURNING r.watched INTO v_watched;
+        UPDATE sluice.runs r
+        SET status = 'cancelled', finished_at = v_now, worker_id = NULL,
+            error = sluice._error_document(coalesce(cancel.reason, 'cancelled'), 'cancelled', NULL)
+        WHERE r.id = cancel.run_id
+          AND CASE WHEN v_pass = 10 THEN r.status IN ('scheduled', 'queued', 'running') ELSE
+              CASE r.status
+                  WHEN 'scheduled' THEN v_delayed
+                  WHEN 'queued' THEN v_ready OR v_held
+                  WHEN 'running' THEN r.attempt = v_lease_attempt
+                  ELSE false
+              END END
+        RETURNING r.watched INTO v_watched;
+        EXIT WHEN FOUND;
 
-    IF NOT FOUND THEN
-        IF NOT EXISTS (SELECT FROM sluice.runs r WHERE r.id = cancel.run_id) THEN
+        SELECT r.status INTO v_status FROM sluice.runs r WHERE r.id = cancel.run_id;
+        IF NOT FOUND THEN
             PERFORM sluice._run_not_found(cancel.run_id);
         END IF;
-        RETURN false;
-    END IF;
+        IF v_status NOT IN ('scheduled', 'queued', 'running') THEN
+            RETURN false;
+        END IF;
+    END LOOP;
+
     IF v_worker IS NOT NULL THEN
         PERFORM sluice._release_slots(ARRAY[cancel.run_id]);
         PERFORM pg_catalog.pg_notify('sluice_cancel', cancel.run_id::text);
@@ -86,6 +116,7 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_status sluice.run_status;
+    v_pass integer := 0;
 BEGIN
     UPDATE sluice.runs r SET watched = true
     WHERE r.id = watch_run.run_id AND r.status IN ('scheduled', 'queued', 'running') AND NOT r.watched;
