@@ -231,6 +231,7 @@ CREATE TABLE sluice.leases (
     started_at timestamptz NOT NULL,
     deadline   timestamptz NOT NULL,
     slot_cost  integer NOT NULL DEFAULT 1,
+    gated      boolean NOT NULL DEFAULT false,
     generation smallint NOT NULL
 ) PARTITION BY LIST (generation);
 
@@ -273,6 +274,12 @@ COMMENT ON TABLE sluice.workers IS
 -- from sluice.ready to sluice.held, out of the claim path, until that gate
 -- opens: a completion frees a concurrency slot, or the coordinator sees that
 -- a rate limit bucket has refilled.
+--
+-- Whether a run is gated is decided once, at enqueue, and travels with the
+-- run: the gated column of its ready row, then of its lease. A completion,
+-- failure or expiry releases the gates the lease says the run holds, not
+-- what the task's definition says now, so that redefining a task without its
+-- rules while its runs hold slots cannot leave those slots taken.
 
 CREATE TABLE sluice.run_gates (
     run_id    bigint NOT NULL,

@@ -312,7 +312,7 @@ BEGIN
             RETURN QUERY
             WITH removed AS (
                 DELETE FROM sluice.ready r WHERE r.run_id = ANY (v_accepted)
-                RETURNING r.run_id, ((r.position >> 32) & 1)::smallint AS generation
+                RETURNING r.run_id, r.gated, ((r.position >> 32) & 1)::smallint AS generation
             ), started AS (
                 -- The accepted runs are locked, so removed contains each of
                 -- them. Looking them up by the array keeps one index probe per
@@ -325,8 +325,9 @@ BEGIN
                 WHERE u.id = ANY (v_accepted) AND u.status = 'queued'
                 RETURNING u.id, u.task, u.attempt, u.input, u.metadata, u.max_attempts
             ), leased AS (
-                INSERT INTO sluice.leases (run_id, worker_id, attempt, started_at, deadline, slot_cost, generation)
-                SELECT s.id, claim.worker_id, s.attempt, v_now, v_now + t.execution_timeout, t.slot_cost, m.generation
+                INSERT INTO sluice.leases (run_id, worker_id, attempt, started_at, deadline, slot_cost, gated, generation)
+                SELECT s.id, claim.worker_id, s.attempt, v_now, v_now + t.execution_timeout, t.slot_cost, m.gated,
+                       m.generation
                 FROM started s JOIN removed m ON m.run_id = s.id JOIN sluice.tasks t ON t.name = s.task
                 RETURNING run_id, deadline
             )
@@ -386,6 +387,7 @@ DECLARE
     v_bad integer;
     v_released bigint[];
     v_outputs jsonb[];
+    v_gated_leases bigint[];
     v_done bigint[];
     v_gated bigint[];
     v_watched bigint[];
@@ -414,9 +416,11 @@ BEGIN
     ), released AS (
         DELETE FROM sluice.leases l USING item i
         WHERE l.run_id = i.run_id AND l.attempt = i.attempt
-        RETURNING l.run_id, i.output
+        RETURNING l.run_id, i.output, l.gated
     )
-    SELECT pg_catalog.array_agg(rel.run_id), pg_catalog.array_agg(rel.output) INTO v_released, v_outputs
+    SELECT pg_catalog.array_agg(rel.run_id), pg_catalog.array_agg(rel.output),
+           pg_catalog.array_agg(rel.run_id) FILTER (WHERE rel.gated)
+    INTO v_released, v_outputs, v_gated_leases
     FROM released rel;
 
     -- By the array of ids, as in claim, so that no plan reads the whole
@@ -426,14 +430,12 @@ BEGIN
         SET status = 'succeeded', output = v_outputs[pg_catalog.array_position(v_released, r.id)],
             finished_at = v_now
         WHERE r.id = ANY (v_released) AND r.status = 'running'
-        RETURNING r.id, r.watched, r.task
-    ), finished AS (
-        SELECT u.id, u.watched, t.gated FROM updated u JOIN sluice.tasks t ON t.name = u.task
+        RETURNING r.id, r.watched
     )
-    SELECT pg_catalog.array_agg(f.id), pg_catalog.array_agg(f.id) FILTER (WHERE f.gated),
-           pg_catalog.array_agg(f.id) FILTER (WHERE f.watched)
+    SELECT pg_catalog.array_agg(u.id), pg_catalog.array_agg(u.id) FILTER (WHERE u.id = ANY (v_gated_leases)),
+           pg_catalog.array_agg(u.id) FILTER (WHERE u.watched)
     INTO v_done, v_gated, v_watched
-    FROM finished f;
+    FROM updated u;
 
     IF v_gated IS NOT NULL THEN
         PERFORM sluice._release_slots(v_gated);
@@ -463,9 +465,10 @@ COMMENT ON FUNCTION sluice.complete(bigint, integer, jsonb) IS
 -- Moves run p_run_id, whose lease for attempt p_attempt the caller has just
 -- deleted, to its next state after a failed attempt: back to scheduled or
 -- queued while attempts remain and the error is retryable, failed otherwise.
+-- p_gated is the lease's gated flag: whether the run holds gates to release.
 -- Returns the new status, or NULL when the run was not running that attempt.
 CREATE FUNCTION sluice._retry_or_fail(
-    p_run_id bigint, p_attempt integer, p_error jsonb, p_retryable boolean, p_now timestamptz
+    p_run_id bigint, p_attempt integer, p_error jsonb, p_retryable boolean, p_now timestamptz, p_gated boolean
 ) RETURNS sluice.run_status
 LANGUAGE plpgsql
 AS $$
@@ -475,7 +478,7 @@ DECLARE
     v_status sluice.run_status;
 BEGIN
     SELECT r.id, r.queue, r.task, r.priority, r.attempt, r.max_attempts, r.status, r.watched, t.backoff_base,
-           t.backoff_factor, t.backoff_max, t.backoff_jitter, t.schedule_timeout, t.gated
+           t.backoff_factor, t.backoff_max, t.backoff_jitter, t.schedule_timeout
     INTO v_run
     FROM sluice.runs r JOIN sluice.tasks t ON t.name = r.task
     WHERE r.id = p_run_id
@@ -483,7 +486,7 @@ BEGIN
     IF NOT FOUND OR v_run.status <> 'running' OR v_run.attempt <> p_attempt THEN
         RETURN NULL;
     END IF;
-    IF v_run.gated THEN
+    IF p_gated THEN
         PERFORM sluice._release_slots(ARRAY[p_run_id]);
     END IF;
 
@@ -493,7 +496,7 @@ BEGIN
 
     IF NOT p_retryable OR v_run.attempt >= v_run.max_attempts THEN
         UPDATE sluice.runs SET status = 'failed', error = p_error, finished_at = p_now WHERE id = p_run_id;
-        IF v_run.gated THEN
+        IF p_gated THEN
             PERFORM sluice._close_gates(ARRAY[p_run_id]);
         END IF;
         IF v_run.watched THEN
@@ -511,7 +514,7 @@ BEGIN
     ELSE
         v_status := 'queued';
         INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, gated)
-        VALUES (p_run_id, v_run.queue, v_run.task, v_run.priority, p_now, v_run.gated);
+        VALUES (p_run_id, v_run.queue, v_run.task, v_run.priority, p_now, p_gated);
         PERFORM sluice._wake(v_run.queue);
     END IF;
     UPDATE sluice.runs SET status = v_status, error = p_error, run_at = p_now + v_delay, worker_id = NULL
@@ -545,6 +548,7 @@ DECLARE
     v_now timestamptz := sluice.now();
     v_count integer := coalesce(pg_catalog.cardinality(fail.run_ids), 0);
     v_item record;
+    v_gated boolean;
 BEGIN
     IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
         PERFORM sluice._require_read_committed('fail');
@@ -568,13 +572,14 @@ BEGIN
         FROM unnest(fail.run_ids, fail.attempts, fail.errors) WITH ORDINALITY AS i(run_id, attempt, error, n)
         ORDER BY i.run_id
     LOOP
-        DELETE FROM sluice.leases l WHERE l.run_id = v_item.run_id AND l.attempt = v_item.attempt;
+        DELETE FROM sluice.leases l WHERE l.run_id = v_item.run_id AND l.attempt = v_item.attempt
+        RETURNING l.gated INTO v_gated;
         IF FOUND THEN
             run_id := v_item.run_id;
             status := sluice._retry_or_fail(v_item.run_id, v_item.attempt,
                           sluice._error_document(coalesce(v_item.error, 'unknown error'),
                                                  CASE WHEN v_item.retryable THEN 'error' ELSE 'fatal' END, NULL),
-                          v_item.retryable, v_now);
+                          v_item.retryable, v_now, v_gated);
             RETURN NEXT;
         END IF;
     END LOOP;
@@ -638,9 +643,9 @@ BEGIN
     PERFORM FROM sluice.leases l WHERE l.worker_id = p_worker_id FOR UPDATE;
     PERFORM sluice._lock_gates(ARRAY(SELECT l.run_id FROM sluice.leases l WHERE l.worker_id = p_worker_id));
     FOR v_lease IN
-        DELETE FROM sluice.leases l WHERE l.worker_id = p_worker_id RETURNING l.run_id, l.attempt
+        DELETE FROM sluice.leases l WHERE l.worker_id = p_worker_id RETURNING l.run_id, l.attempt, l.gated
     LOOP
-        PERFORM sluice._retry_or_fail(v_lease.run_id, v_lease.attempt, p_error, true, p_now);
+        PERFORM sluice._retry_or_fail(v_lease.run_id, v_lease.attempt, p_error, true, p_now, v_lease.gated);
         v_count := v_count + 1;
     END LOOP;
     RETURN v_count;

@@ -31,7 +31,9 @@ BEGIN
     ), made_ready AS (
         INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline, gated)
         SELECT p.id, p.queue, p.task, p.priority, v_now,
-               CASE WHEN p.attempt = 0 THEN p.run_at + t.schedule_timeout END, t.gated
+               CASE WHEN p.attempt = 0 THEN p.run_at + t.schedule_timeout END,
+               -- Gated when enqueued, whatever the task's rules are now.
+               EXISTS (SELECT FROM sluice.run_gates g WHERE g.run_id = p.id)
         FROM promoted p JOIN sluice.tasks t ON t.name = p.task
         RETURNING queue
     )
@@ -80,7 +82,7 @@ BEGIN
 
     FOR v_lease IN
         DELETE FROM sluice.leases l USING (
-            SELECT l2.run_id, l2.attempt, l2.deadline, l2.started_at, w.name AS worker_name, w.id AS worker_id,
+            SELECT l2.run_id, l2.attempt, l2.deadline, l2.started_at, l2.gated, w.name AS worker_name, w.id AS worker_id,
                    w.stopped_at IS NOT NULL OR w.id IS NULL AS worker_gone
             FROM sluice.leases l2 LEFT JOIN sluice.workers w ON w.id = l2.worker_id
             WHERE l2.run_id = ANY (v_expired)) e
@@ -97,7 +99,7 @@ BEGIN
                                               pg_catalog.date_trunc('second', v_lease.deadline - v_lease.started_at)),
                                        'timeout', NULL)
             END,
-            true, v_now);
+            true, v_now, v_lease.gated);
         v_count := v_count + 1;
     END LOOP;
     RETURN v_count;

@@ -234,3 +234,24 @@ SELECT sluice.enqueue('second_queue_task', '{}') AS qb1 \gset
 SELECT count(*) AS started_in_first_claim FROM sluice.claim(:'qw', 10);
 SELECT count(*) AS fresh_slot_rows FROM sluice.concurrency_slots WHERE key = 'fresh';
 SELECT array_agg(run_id) = ARRAY[:qb1]::bigint[] AS second_claim_starts_it FROM sluice.claim(:'qw', 10);
+
+-- A run keeps the gates it was enqueued with until it finishes, whatever
+-- the task's definition says by then. A newer deploy drops the concurrency
+-- rule while run 1 holds the key's only slot. Its failure gives the slot to
+-- the held run 2, its retry waits for the key like any gated run, and each
+-- completion hands the slot on, until both runs finish with no slot, holder
+-- or gate left behind.
+SELECT sluice.define_task('redeployed', backoff_base => '0', concurrency => '{"key": "$.k", "max": 1}');
+SELECT sluice.register_worker('dw', ARRAY['redeployed'], slots => 10) AS dw \gset
+SELECT sluice.enqueue('redeployed', '{"k": "x"}') AS d1 \gset
+SELECT sluice.enqueue('redeployed', '{"k": "x"}') AS d2 \gset
+SELECT array_agg(run_id) = ARRAY[:d1]::bigint[] AS first_starts FROM sluice.claim(:'dw', 10);
+SELECT sluice.define_task('redeployed', backoff_base => '0');
+SELECT sluice.fail(:d1, 1, 'flaky') AS first_retried;
+SELECT array_agg(run_id) = ARRAY[:d2]::bigint[] AS second_starts_alone FROM sluice.claim(:'dw', 10);
+SELECT sluice.complete(:d2, 1, '{}') AS second_completed;
+SELECT array_agg(run_id || ':' || attempt) = ARRAY[:d1 || ':2'] AS retry_starts FROM sluice.claim(:'dw', 10);
+SELECT sluice.complete(:d1, 2, '{}') AS first_completed;
+SELECT running AS slot_in_use FROM sluice.concurrency_slots WHERE key = 'x';
+SELECT count(*) AS holders_left FROM sluice.concurrency_holders h WHERE h.run_id IN (:d1, :d2);
+SELECT count(*) AS gates_left FROM sluice.run_gates g WHERE g.run_id IN (:d1, :d2);
