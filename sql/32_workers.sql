@@ -173,7 +173,13 @@ BEGIN
     -- The worker lookup, the checks and the slot count run inline, because
     -- the common path pays for every function call and statement
     -- (bench/RESULTS.md). The functions still raise the errors.
-    SELECT * INTO v_worker FROM sluice.workers w WHERE w.id = claim.worker_id;
+    --
+    -- The worker row stays locked until commit, so two claims for one worker
+    -- cannot both count its free slots before either has leased a run
+    -- (claim_vs_claim_same_worker). It is the first row a claim locks, as in
+    -- stop_worker and expire_leases, so stopping a worker waits for its claim
+    -- instead of deadlocking with it (claim_vs_reaper_deadlock).
+    SELECT * INTO v_worker FROM sluice.workers w WHERE w.id = claim.worker_id FOR NO KEY UPDATE;
     IF NOT FOUND OR v_worker.stopped_at IS NOT NULL THEN
         v_worker := sluice._live_worker(claim.worker_id);
     END IF;
@@ -336,11 +342,11 @@ BEGIN
             ORDER BY s.id;
             GET DIAGNOSTICS v_started = ROW_COUNT;
 
-            -- A cancel can miss a gated run's ready row when a slot hand-over puts the run
-            -- back in ready during the cancel. This claim then passed the run's gates but
-            -- found the run cancelled and did not start it: give back the slots it took.
-            -- NOTE: rate-limit tokens it took are not returned, so that bucket is one token short
-            -- until it refills.
+            -- A run accepted here but not started was no longer queued: its ready row
+            -- outlived its state. sluice.cancel removes the row of the state it cancels
+            -- (cancel_vs_retry_claim), so this is a safeguard: the concurrency slots the
+            -- run took go back. Rate-limit tokens do not, since a finished run's gates
+            -- are gone and with them what it took; the bucket refills.
             IF v_started < pg_catalog.cardinality(v_accepted) AND pg_catalog.cardinality(v_gated_accepted) > 0 THEN
                 PERFORM sluice._release_slots(ARRAY(
                     SELECT a.run_id FROM unnest(v_gated_accepted) AS a(run_id)
