@@ -32,8 +32,8 @@
 --   queued:    waits in sluice.ready for a worker.
 --   running:   holds a lease. A failed attempt goes back to scheduled or
 --              queued while attempts remain; otherwise the run fails.
---   Any non-final run can be cancelled. skipped is a final state for runs
---   that were decided not to execute.
+--   Any non-final run can be cancelled. skipped is reserved for workflow
+--   steps a condition skips; no function of this version sets it.
 --
 -- Entry points
 --   Applications: define_task, enqueue, enqueue_many, cancel, run_result.

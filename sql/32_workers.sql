@@ -20,9 +20,10 @@ BEGIN
             USING ERRCODE = 'SL005', HINT = 'Register the worker with sluice.register_worker() first.';
     END IF;
     IF v_worker.stopped_at IS NOT NULL THEN
-        RAISE EXCEPTION 'worker % (%) was stopped: %', p_worker_id, v_worker.name, v_worker.stop_reason
+        RAISE EXCEPTION 'worker % (%) was stopped', p_worker_id, v_worker.name
             USING ERRCODE = 'SL005',
-                  DETAIL = 'Its runs were released when it stopped.',
+                  DETAIL = format('The reason given: %s. Its runs were released when it stopped.',
+                                  v_worker.stop_reason),
                   HINT = 'Register again with sluice.register_worker() to get a new worker id.';
     END IF;
     RETURN v_worker;

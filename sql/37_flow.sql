@@ -62,6 +62,14 @@ BEGIN
 END
 $$;
 
+-- Names the document a key path reads, for error messages: paths that start
+-- with the variable $metadata read the run's metadata, others its input.
+CREATE FUNCTION sluice._path_document(p_expression text) RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT CASE WHEN p_expression LIKE '$metadata%' THEN 'metadata' ELSE 'input' END
+$$;
+
 -- Raises SL004 unless p_expression is a constant or a valid SQL/JSON path.
 CREATE FUNCTION sluice._check_key_expression(p_option text, p_expression jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
@@ -353,8 +361,8 @@ BEGIN
     FOR v_rule IN SELECT e FROM pg_catalog.jsonb_array_elements(p_task.concurrency) e LOOP
         v_value := sluice._gate_value(v_rule ->> 'key', p_input, p_metadata);
         IF v_value IS NULL THEN
-            RAISE EXCEPTION 'concurrency key % of task % matches nothing in the input', v_rule ->> 'key',
-                            pg_catalog.quote_literal(p_task.name)
+            RAISE EXCEPTION 'concurrency key % of task % matches nothing in the %', v_rule ->> 'key',
+                            pg_catalog.quote_literal(p_task.name), sluice._path_document(v_rule ->> 'key')
                 USING ERRCODE = 'SL002', HINT = 'Every run of this task needs a value at that path.';
         END IF;
         v_gate_key := pg_catalog.jsonb_build_array(p_task.name, v_position, v_value)::text;
@@ -378,8 +386,8 @@ BEGIN
     FOR v_rule IN SELECT e FROM pg_catalog.jsonb_array_elements(p_task.rate_limits) e LOOP
         v_value := sluice._gate_value(v_rule ->> 'key', p_input, p_metadata);
         IF v_value IS NULL THEN
-            RAISE EXCEPTION 'rate limit key % of task % matches nothing in the input', v_rule ->> 'key',
-                            pg_catalog.quote_literal(p_task.name)
+            RAISE EXCEPTION 'rate limit key % of task % matches nothing in the %', v_rule ->> 'key',
+                            pg_catalog.quote_literal(p_task.name), sluice._path_document(v_rule ->> 'key')
                 USING ERRCODE = 'SL002', HINT = 'Every run of this task needs a value at that path.';
         END IF;
         IF pg_catalog.jsonb_typeof(v_rule -> 'units') = 'string' THEN
@@ -400,8 +408,8 @@ BEGIN
             ON CONFLICT ON CONSTRAINT rate_limits_pkey DO NOTHING;
         END IF;
         IF v_units IS NULL THEN
-            RAISE EXCEPTION 'rate limit units % of task % match nothing in the input', v_rule ->> 'units',
-                            pg_catalog.quote_literal(p_task.name)
+            RAISE EXCEPTION 'rate limit units % of task % match nothing in the %', v_rule ->> 'units',
+                            pg_catalog.quote_literal(p_task.name), sluice._path_document(v_rule ->> 'units')
                 USING ERRCODE = 'SL002', HINT = 'Every run of this task needs a whole number of units at that path.';
         END IF;
         v_limit := coalesce((v_rule ->> 'limit')::integer,

@@ -38,8 +38,12 @@ SELECT input FROM sluice.claim(:'w', 10) ORDER BY run_id;
 SELECT key, max_running, running, waiting FROM sluice.concurrency_status ORDER BY key;
 SELECT count(*) AS held FROM sluice.held;
 SELECT count(*) AS nothing_more FROM sluice.claim(:'w', 10);
--- A run without the key is bad input.
+-- A run without the key is bad input. The message names the document the
+-- path reads.
 SELECT sluice.enqueue('sync', '{"n": 4}');
+SELECT sluice.define_task('tenant_sync', concurrency => '{"key": "$metadata.tenant", "max": 1}');
+SELECT sluice.enqueue('tenant_sync', '{"tenant": "t1"}');
+SELECT sluice.enqueue('tenant_sync', '{}', metadata => '{"tenant": "t1"}') > 0 AS metadata_key_accepted;
 -- Completing ann's run hands her slot to her next run.
 SELECT sluice.complete(:ann1, 1, '{}');
 SELECT key, running, waiting FROM sluice.concurrency_status WHERE key = 'ann';
