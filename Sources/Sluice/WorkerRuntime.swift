@@ -141,7 +141,7 @@ actor WorkerRuntime {
         logger.info(
             "worker started",
             [
-                "worker": worker.name, "worker_id": workerID?.uuidString ?? "", "slots": String(worker.slots),
+                "worker": worker.name, "worker_id": workerID?.uuidString.lowercased() ?? "", "slots": String(worker.slots),
                 "connections": String(worker.connections),
                 "tasks": worker.tasks.map(\.name).joined(separator: ","),
             ])
@@ -194,7 +194,7 @@ actor WorkerRuntime {
         } catch {
             throw SluiceError.from(error)
         }
-        logger.debug("worker labels changed", ["worker": worker.name, "worker_id": workerID.uuidString])
+        logger.debug("worker labels changed", ["worker": worker.name, "worker_id": workerID.uuidString.lowercased()])
     }
 
     /// Stops the incarnation, closes the connections and cancels the timers.
@@ -210,11 +210,11 @@ actor WorkerRuntime {
                 let released = (try? rows[0].decode(Int.self, at: 0)) ?? 0
                 logger.info(
                     "worker stopped",
-                    ["worker": worker.name, "worker_id": workerID.uuidString, "released_runs": String(released)])
+                    ["worker": worker.name, "worker_id": workerID.uuidString.lowercased(), "released_runs": String(released)])
             } catch {
                 logger.warning(
                     "stopping the worker incarnation failed; its lease expires instead",
-                    ["worker": worker.name, "worker_id": workerID.uuidString, "error": SluiceError.from(error).description])
+                    ["worker": worker.name, "worker_id": workerID.uuidString.lowercased(), "error": SluiceError.from(error).description])
             }
         }
         await closeConnections()
@@ -310,14 +310,14 @@ actor WorkerRuntime {
     }
 
     private func reregister() async {
-        let previous = workerID?.uuidString ?? ""
+        let previous = workerID?.uuidString.lowercased() ?? ""
         logger.warning(
             "worker incarnation was stopped by the database; cancelled its handlers and registering again",
             ["worker": worker.name, "worker_id": previous])
         try? await register(isFirst: false)
         logger.info(
             "worker registered again",
-            ["worker": worker.name, "worker_id": workerID?.uuidString ?? "", "previous_worker_id": previous])
+            ["worker": worker.name, "worker_id": workerID?.uuidString.lowercased() ?? "", "previous_worker_id": previous])
         continuation.yield(.registered)
     }
 

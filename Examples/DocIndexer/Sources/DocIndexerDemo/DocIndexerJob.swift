@@ -121,9 +121,16 @@ struct DocIndexerJob {
         let connection = try await PostgresConnection.connect(database.connectionString, applicationName: "doc-indexer-demo")
         let report = try await JobReport.load(on: connection, jobMetadata: jobMetadata)
         await connection.close()
+        // The server this job started stops at the end unless --keep-server was given, and
+        // then nothing is left to list the failures from.
+        let listsFailures = "sluice runs --status failed --task index-file --limit 10000"
+        let failuresHint = database.startedServer != nil && !options.keepServer
+            ? "run with --keep-server, then \(listsFailures) lists them"
+            : "\(listsFailures) --database \"\(database.connectionString)\" lists them"
         printSummary(
             report, filesFound: tree.paths.count, enqueuedFromSQL: enqueuedFromSQL,
-            enqueuedFromSwift: enqueuedFromSwift, wallSeconds: seconds(wallClock.now - start))
+            enqueuedFromSwift: enqueuedFromSwift, wallSeconds: seconds(wallClock.now - start),
+            failuresHint: failuresHint)
     }
 
     /// The task as the enqueueing side declares it: the same name and options as the worker's
@@ -182,7 +189,8 @@ struct DocIndexerJob {
     }
 
     private func printSummary(
-        _ report: JobReport, filesFound: Int, enqueuedFromSQL: Int, enqueuedFromSwift: Int, wallSeconds: Double
+        _ report: JobReport, filesFound: Int, enqueuedFromSQL: Int, enqueuedFromSwift: Int, wallSeconds: Double,
+        failuresHint: String
     ) {
         let enqueued = enqueuedFromSQL + enqueuedFromSwift
         var lines = ["", "Summary"]
@@ -197,8 +205,7 @@ struct DocIndexerJob {
             lines.append("    - \(message)")
         }
         if report.failed > report.firstFailures.count {
-            lines.append("    (\(report.failed - report.firstFailures.count) more; "
-                + "sluice runs --status failed --task index-file lists them)")
+            lines.append("    (\(report.failed - report.firstFailures.count) more; \(failuresHint))")
         }
         if let throughput = report.throughput, let processing = report.processingSeconds {
             lines.append(

@@ -34,8 +34,9 @@ while let argument = remaining.popFirst() {
         guard let value = remaining.popFirst() else { exitWithUsageError("--database needs a value") }
         databaseURL = value
     case "--slots":
-        guard let value = remaining.popFirst(), let number = Int(value), (1...1000).contains(number) else {
-            exitWithUsageError("--slots needs a whole number from 1 to 1000")
+        guard let value = remaining.popFirst() else { exitWithUsageError("--slots needs a value") }
+        guard let number = Int(value), (1...1000).contains(number) else {
+            exitWithUsageError("invalid --slots '\(value)'; expected a whole number from 1 to 1000")
         }
         slots = number
     case "--help", "-h":
@@ -60,7 +61,7 @@ do {
     logger.info("worker starting", ["slots": String(slots), "pid": String(getpid())])
     try await worker.run()
     await client.close()
-    logger.info("worker stopped")
+    logger.info("worker exited")
 } catch {
     logger.error("worker failed", ["error": "\(error)"])
     exit(1)
