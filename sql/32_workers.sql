@@ -44,6 +44,8 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_task text;
+    v_slot_cost integer;
+    v_tasks text[];
     v_queues text[];
     v_id uuid;
     v_now timestamptz := sluice.now();
@@ -56,17 +58,31 @@ BEGIN
         PERFORM sluice._invalid_option('tasks', 'an empty list', 'A worker runs at least one task.');
     END IF;
     FOREACH v_task IN ARRAY register_worker.tasks LOOP
-        PERFORM sluice._task(v_task);
+        v_slot_cost := (sluice._task(v_task)).slot_cost;
+        IF v_slot_cost > register_worker.slots THEN
+            RAISE EXCEPTION 'worker % has % slots, fewer than the slot cost % of task %', register_worker.name,
+                            register_worker.slots, v_slot_cost, pg_catalog.quote_literal(v_task)
+                USING ERRCODE = 'SL004',
+                      DETAIL = 'A run of that task could never start on this worker.',
+                      HINT = 'Give the worker at least as many slots as its costliest task takes.';
+        END IF;
     END LOOP;
 
-    v_queues := coalesce(register_worker.queues,
-                         (SELECT pg_catalog.array_agg(DISTINCT t.queue ORDER BY t.queue)
-                          FROM sluice.tasks t WHERE t.name = ANY (register_worker.tasks)));
+    -- A name listed twice would make claims read that task's runs twice.
+    v_tasks := ARRAY(SELECT u.name FROM unnest(register_worker.tasks) WITH ORDINALITY AS u(name, n)
+                     GROUP BY u.name ORDER BY min(u.n));
+    IF register_worker.queues IS NULL THEN
+        v_queues := (SELECT pg_catalog.array_agg(DISTINCT t.queue ORDER BY t.queue)
+                     FROM sluice.tasks t WHERE t.name = ANY (v_tasks));
+    ELSE
+        v_queues := ARRAY(SELECT u.name FROM unnest(register_worker.queues) WITH ORDINALITY AS u(name, n)
+                          GROUP BY u.name ORDER BY min(u.n));
+    END IF;
 
     INSERT INTO sluice.workers (name, hostname, pid, slots, queues, tasks, labels, lease_timeout,
                                 started_at, heartbeat_at)
     VALUES (register_worker.name, register_worker.hostname, register_worker.pid, register_worker.slots,
-            v_queues, register_worker.tasks, register_worker.labels, register_worker.lease_timeout,
+            v_queues, v_tasks, register_worker.labels, register_worker.lease_timeout,
             v_now, v_now)
     RETURNING id INTO v_id;
     RETURN v_id;

@@ -19,6 +19,8 @@ SELECT sluice.register_worker('w2', ARRAY['no-such-task']);
 SELECT sluice.register_worker('w2', ARRAY[]::text[]);
 SELECT sluice.register_worker('w2', ARRAY['email'], slots => 0);
 SELECT sluice.register_worker('w2', ARRAY['email'], lease_timeout => '0');
+SELECT sluice.define_task('costly', slot_cost => 3);
+SELECT sluice.register_worker('w2', ARRAY['email', 'costly'], slots => 2);
 
 -- Claim order: higher priority first, then oldest; only the worker's tasks.
 SELECT sluice.enqueue('email', '{"n": 1}') AS e1 \gset
@@ -178,3 +180,11 @@ ORDER BY 1::text;
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT sluice.complete(1, 1);
 ROLLBACK;
+
+-- A task or queue listed twice is kept once, in the order first given. A
+-- claim read such a task's runs twice, so it took half as many as it could.
+SELECT sluice.register_worker('twice', ARRAY['email', 'import', 'email'],
+                              queues => ARRAY['imports', 'default', 'imports'], slots => 4) AS twice \gset
+SELECT tasks, queues FROM sluice.workers WHERE id = :'twice';
+SELECT count(*) FROM unnest(sluice.enqueue_many('email', array_fill('{}'::jsonb, ARRAY[4]))) AS ids;
+SELECT count(*) AS claimed_all_four FROM sluice.claim(:'twice', 4);
