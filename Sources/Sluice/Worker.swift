@@ -41,8 +41,9 @@ public final class Worker: Sendable {
     /// database records one batch of outcomes and claims more runs while it processes the other
     /// batch. That can help a lone worker with many slots when the database has idle cores (on
     /// two cores the gain was within the measurement spread), and it slowed several worker
-    /// processes sharing a two-core database by a quarter. The worker opens one more
-    /// connection to listen for notifications.
+    /// processes sharing a two-core database by a quarter. Claims of one worker take turns in
+    /// the database, so the two lanes overlap a claim only with the other's reports. The
+    /// worker opens one more connection to listen for notifications.
     public let connections: Int
 
     let logger: any SluiceLogger

@@ -115,8 +115,12 @@ enum WorkerProcess {
             connections.append(
                 try await PostgresConnection.connect(arguments.database, applicationName: "sluice-bench worker"))
         }
-        let workerID = try await BenchDatabase.registerWorker(
-            connections[0], name: "bench-\(getpid())", slots: arguments.loops * arguments.batchSize)
+        // One worker per loop, as docs/sql-api.md advises: claims of one worker id take turns.
+        var workerIDs: [UUID] = []
+        for (index, connection) in connections.enumerated() {
+            workerIDs.append(try await BenchDatabase.registerWorker(
+                connection, name: "bench-\(getpid())-\(index)", slots: arguments.batchSize))
+        }
         say("ready")
         guard readLine() == "go" else {
             throw BenchError.failed("expected \"go\" on standard input")
@@ -130,7 +134,7 @@ enum WorkerProcess {
         let limits = DrainLimits(
             deadline: Clock.monotonic() + arguments.seconds, stopWhenEmpty: arguments.drain, stopFlag: stopFlag)
         let stats = try await withThrowingTaskGroup(of: DrainStats.self) { group in
-            for connection in connections {
+            for (connection, workerID) in zip(connections, workerIDs) {
                 let step = SluiceStep(
                     connection: connection, workerID: workerID, batchSize: arguments.batchSize,
                     pipelined: arguments.pipelined)
@@ -142,7 +146,9 @@ enum WorkerProcess {
             }
             return total
         }
-        _ = try await connections[0].query("SELECT sluice.stop_worker($1)", [workerID])
+        for workerID in workerIDs {
+            _ = try await connections[0].query("SELECT sluice.stop_worker($1)", [workerID])
+        }
         for connection in connections {
             await connection.close()
         }

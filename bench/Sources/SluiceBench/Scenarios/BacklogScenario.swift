@@ -25,14 +25,18 @@ enum BacklogScenario {
             for index in 0..<2 {
                 connections.append(try await context.database.connect("backlog \(index)"))
             }
-            let workerID = try await BenchDatabase.registerWorker(connections[0], name: "bench-backlog", slots: 200)
-            if let plan = try await ClaimPlan.capture(context, workerID: workerID, batchSize: 100) {
+            // One worker per loop: claims of one worker id take turns.
+            var workerIDs: [UUID] = []
+            for (index, connection) in connections.enumerated() {
+                workerIDs.append(try await BenchDatabase.registerWorker(connection, name: "bench-backlog-\(index)", slots: 100))
+            }
+            if let plan = try await ClaimPlan.capture(context, workerID: workerIDs[0], batchSize: 100) {
                 report.setPlan("claim(100) with \(size) runs waiting", plan)
             }
 
             // A few batches first, outside the measurement: the first calls of a session plan
             // the function's statements, which would otherwise land in the smallest size's figure.
-            let warmUp = SluiceStep(connection: connections[0], workerID: workerID, batchSize: 100)
+            let warmUp = SluiceStep(connection: connections[0], workerID: workerIDs[0], batchSize: 100)
             for _ in 0..<5 {
                 _ = try await warmUp.step()
             }
@@ -47,7 +51,7 @@ enum BacklogScenario {
                     counter: counter)
                 let started = Clock.monotonic()
                 let round = try await withThrowingTaskGroup(of: DrainStats.self) { group in
-                    for connection in connections {
+                    for (connection, workerID) in zip(connections, workerIDs) {
                         let step = SluiceStep(connection: connection, workerID: workerID, batchSize: 100)
                         group.addTask { try await DrainLoop.run(step, limits: limits) }
                     }

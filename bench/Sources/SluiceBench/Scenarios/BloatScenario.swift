@@ -23,10 +23,14 @@ enum BloatScenario {
         for index in 0..<2 {
             connections.append(try await context.database.connect("bloat \(index)"))
         }
-        let workerID = try await BenchDatabase.registerWorker(connections[0], name: "bench-bloat", slots: 100)
+        // One worker per loop: claims of one worker id take turns.
+        var workerIDs: [UUID] = []
+        for (index, connection) in connections.enumerated() {
+            workerIDs.append(try await BenchDatabase.registerWorker(connection, name: "bench-bloat-\(index)", slots: 50))
+        }
         let limits = DrainLimits(
             deadline: .infinity, stopWhenEmpty: false, stopFlag: stopFlag, idlePollSeconds: 0.005, counter: counter)
-        let consumers = connections.map { connection in
+        let consumers = zip(connections, workerIDs).map { connection, workerID in
             let step = SluiceStep(connection: connection, workerID: workerID, batchSize: 50)
             return Task { try await DrainLoop.run(step, limits: limits) }
         }
