@@ -176,6 +176,7 @@ DECLARE
     v_all_plain boolean;
     v_candidate sluice._claim_candidate;
     v_accepted bigint[];
+    v_costs integer[];
     v_gated bigint[];
     v_gated_accepted bigint[];
     v_closed_buckets text[] := '{}';
@@ -279,6 +280,7 @@ BEGIN
             EXIT WHEN v_candidates IS NULL;
 
             v_accepted := '{}';
+            v_costs := NULL;
             v_gated_accepted := NULL;
             v_held := 0;
             IF v_all_plain THEN
@@ -324,6 +326,7 @@ BEGIN
                             CONTINUE;
                         END IF;
                         v_accepted := v_accepted || v_candidate.run_id;
+                        v_costs := v_costs || v_candidate.slot_cost;
                         IF v_candidate.gated THEN
                             v_gated_accepted := v_gated_accepted || v_candidate.run_id;
                         END IF;
@@ -348,9 +351,16 @@ BEGIN
                 WHERE u.id = ANY (v_accepted) AND u.status = 'queued'
                 RETURNING u.id, u.task, u.attempt, u.input, u.metadata, u.max_attempts
             ), leased AS (
+                -- Each lease takes the slot cost its run was chosen with. Only the
+                -- run-by-run admission can accept costs other than 1, and it fills
+                -- v_costs. Reading the task again here let a define_task that
+                -- committed during the claim put the worker over its slots
+                -- (claim_vs_define_slot_cost).
                 INSERT INTO sluice.leases (run_id, worker_id, attempt, started_at, deadline, slot_cost, gated, generation)
-                SELECT s.id, claim.worker_id, s.attempt, v_now, v_now + t.execution_timeout, t.slot_cost, m.gated,
-                       m.generation
+                SELECT s.id, claim.worker_id, s.attempt, v_now, v_now + t.execution_timeout,
+                       CASE WHEN v_costs IS NULL THEN 1
+                            ELSE v_costs[pg_catalog.array_position(v_accepted, s.id)] END,
+                       m.gated, m.generation
                 FROM started s JOIN removed m ON m.run_id = s.id JOIN sluice.tasks t ON t.name = s.task
                 RETURNING run_id, deadline
             )
