@@ -33,7 +33,7 @@
 --   running:   holds a lease. A failed attempt goes back to scheduled or
 --              queued while attempts remain; otherwise the run fails.
 --   Any non-final run can be cancelled. skipped is reserved for workflow
---   steps a condition skips; no function of this version sets it.
+--   steps a condition skips, and no function of this version sets it.
 --
 -- Entry points
 --   Applications: define_task, enqueue, enqueue_many, cancel, run_result.
@@ -277,9 +277,9 @@ COMMENT ON TABLE sluice.workers IS
 --
 -- Whether a run is gated is decided once, at enqueue, and travels with the
 -- run: the gated column of its ready row, then of its lease. A completion,
--- failure or expiry releases the gates the lease says the run holds, not
--- what the task's definition says now, so that redefining a task without its
--- rules while its runs hold slots cannot leave those slots taken.
+-- failure or expiry releases gates by the lease's flag, not by the task's
+-- current definition, so that redefining a task without its rules while its
+-- runs hold slots cannot leave those slots taken.
 
 CREATE TABLE sluice.run_gates (
     run_id    bigint NOT NULL,

@@ -240,7 +240,7 @@ SELECT count(*) AS fresh_slot_rows FROM sluice.concurrency_slots WHERE key = 'fr
 SELECT array_agg(run_id) = ARRAY[:qb1]::bigint[] AS second_claim_starts_it FROM sluice.claim(:'qw', 10);
 
 -- A run keeps the gates it was enqueued with until it finishes, whatever
--- the task's definition says by then. A newer deploy drops the concurrency
+-- the task's definition is by then. A newer deploy drops the concurrency
 -- rule while run 1 holds the key's only slot. Its failure gives the slot to
 -- the held run 2, its retry waits for the key like any gated run, and each
 -- completion hands the slot on, until both runs finish with no slot, holder
