@@ -61,14 +61,38 @@ public final class EmbeddedPostgres: Sendable {
         return result?.status == 0
     }
 
+    /// The process id of the server running in the directory, or nil when none runs.
+    ///
+    /// Reads the first line of `postmaster.pid` and checks with `kill(pid, 0)` that the process
+    /// exists, as `pg_ctl status` does, so it finds a server on any port. A stale pid file whose
+    /// pid now belongs to another process also counts as running.
+    public var runningServerPID: Int32? {
+        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("postmaster.pid").path),
+            let firstLine = String(decoding: data, as: UTF8.self).split(separator: "\n").first,
+            let pid = Int32(firstLine.trimmingCharacters(in: .whitespaces)), pid > 0
+        else { return nil }
+        // EPERM means that the process exists but belongs to another user (postgres, when this
+        // process is not root).
+        guard kill(pid, 0) == 0 || errno == EPERM else {
+            return nil
+        }
+        return pid
+    }
+
     /// Starts the server, first running `initdb` when the directory has no database cluster.
     /// Does nothing when a server is already running in the directory.
     ///
     /// - Throws: `EmbeddedPostgresError` naming the failed command, with its output and the tail
     ///   of `server.log`.
     public func start() throws {
+        _ = try startIfStopped()
+    }
+
+    /// Starts the server like `start()` and returns true, or returns false without doing
+    /// anything when a server already accepts connections on this directory's socket.
+    public func startIfStopped() throws -> Bool {
         if isRunning {
-            return
+            return false
         }
         let options = try serverOptions()
         try prepareDirectory()
@@ -78,6 +102,7 @@ public final class EmbeddedPostgres: Sendable {
         try runChecked("pg_ctl", [
             "start", "-w", "-D", directory.path, "-l", logFile.path, "-o", options,
         ])
+        return true
     }
 
     /// Stops the server; does nothing when it is not running.

@@ -45,9 +45,26 @@ enum DevCommand {
                 message: "the socket path \(socketPath) is longer than 107 bytes; pass a shorter --directory")
         }
         let server = EmbeddedPostgres(directory: directory, port: port)
+        // `dev` stops the server on exit, so it must never take over a server that another
+        // `dev` (or anyone else) started in the same directory, on this port or another one.
+        if let pid = server.runningServerPID {
+            throw alreadyRunning(location.projectPath, pid: pid)
+        }
         logger.info("starting PostgreSQL", ["directory": directory.path])
-        try await offCooperativePool { try server.start() }
+        // A server started on this port between the check above and this call makes
+        // startIfStopped return false. On another port, pg_ctl start fails on the lock file.
+        guard try await offCooperativePool({ try server.startIfStopped() }) else {
+            throw alreadyRunning(location.projectPath, pid: server.runningServerPID)
+        }
         return server
+    }
+
+    /// Returns the error for a server already running in the project's server directory, which
+    /// exits with 1.
+    static func alreadyRunning(_ directory: URL, pid: Int32?) -> CommandError {
+        CommandError(
+            message: "a PostgreSQL server is already running in \(directory.path)"
+                + (pid.map { " (pid \($0))" } ?? "") + "; stop it or pass another --directory")
     }
 
     /// Creates database `sluice` when missing and the extension in it.

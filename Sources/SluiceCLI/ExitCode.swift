@@ -2,8 +2,9 @@
 enum ExitCode: Int32, Sendable {
     /// The command succeeded.
     case success = 0
-    /// The command failed: a database error, an invalid value the server rejected, or a
-    /// run that could not be cancelled because it had finished.
+    /// The command failed: a database error, an invalid value the server rejected, a
+    /// run that could not be cancelled because it had finished, or a server already running
+    /// in the directory of `dev`.
     case failure = 1
     /// The command line is invalid: unknown command or option, missing or malformed value.
     case usage = 2
