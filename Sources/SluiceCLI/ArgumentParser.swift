@@ -56,9 +56,31 @@ struct CommandLineUsageError: Error, Equatable {
 struct ArgumentParser: Sendable {
     var commands: [CommandSpec]
     var globalOptions: [OptionSpec]
+    /// Commands that parse their own arguments, such as `schedules`. The parser only names them
+    /// in the unknown-command message.
+    var otherCommandNames: [String] = []
 
     func command(named name: String) -> CommandSpec? {
         commands.first { $0.name == name }
+    }
+
+    /// Returns the index of the command name: the first argument that is neither an option
+    /// nor the value of a global option such as `--database URL`. Returns nil when there is none.
+    func commandIndex(in arguments: [String]) -> Int? {
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" {
+                return index + 1 < arguments.count ? index + 1 : nil
+            }
+            guard argument.hasPrefix("-"), argument.count > 1 else {
+                return index
+            }
+            let name = String(argument.dropFirst(2).prefix { $0 != "=" })
+            let takesValue = globalOptions.contains { $0.name == name && $0.valueName != nil }
+            index += takesValue && !argument.contains("=") ? 2 : 1
+        }
+        return nil
     }
 
     /// Parses `arguments` (without the program name). Global options and `--help` may appear
@@ -114,7 +136,7 @@ struct ArgumentParser: Sendable {
                 guard let found = command(named: argument) else {
                     throw CommandLineUsageError(
                         message: "unknown command '\(argument)'; commands are "
-                            + commands.map(\.name).joined(separator: ", "),
+                            + (commands.map(\.name) + otherCommandNames).joined(separator: ", "),
                         command: nil)
                 }
                 spec = found

@@ -10,9 +10,7 @@ struct CommandLineTool: Sendable {
     /// Runs the command line `arguments` (without the program name) and returns the exit code.
     func run(_ arguments: [String]) async -> ExitCode {
         // `schedules` has subcommands of its own and parses the rest of the line itself.
-        if let index = arguments.firstIndex(where: { !$0.hasPrefix("-") }), arguments[index] == "schedules",
-            index == 0 || arguments[index - 1] != "--database"
-        {
+        if let index = CommandSpecs.parser.commandIndex(in: arguments), arguments[index] == "schedules" {
             var rest = arguments
             rest.remove(at: index)
             let status = await ScheduleCommands.run(rest)

@@ -56,7 +56,7 @@ enum CommandSpecs {
         FlowControlCommands.concurrencySpec,
     ]
 
-    static let parser = ArgumentParser(commands: commands, globalOptions: [databaseOption])
+    static let parser = ArgumentParser(commands: commands, globalOptions: [databaseOption], otherCommandNames: ["schedules"])
 
     /// Runs subcommand `name`, which the parser has accepted.
     static func run(_ name: String, _ context: CommandContext) async throws -> ExitCode {

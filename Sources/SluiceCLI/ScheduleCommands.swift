@@ -185,13 +185,18 @@ private struct ParsedArguments {
                 }
                 continue
             }
-            let option = String(argument.dropFirst(2))
+            let body = argument.dropFirst(2)
+            let option = String(body.prefix { $0 != "=" })
             if option == "help" {
                 options["help"] = ""
                 continue
             }
             guard Self.valueOptions.contains(option) else {
-                throw UsageError("unknown option \(argument)")
+                throw UsageError("unknown option --\(option)")
+            }
+            if body.contains("=") {
+                options[option] = String(body.drop { $0 != "=" }.dropFirst())
+                continue
             }
             guard index < arguments.count else {
                 throw UsageError("missing value for \(argument)")

@@ -23,6 +23,27 @@ import Testing
         #expect(parsed.value("database") == "postgresql:///x")
     }
 
+    @Test func commandIndexSkipsOptionValues() {
+        #expect(parser.commandIndex(in: ["--database", "postgresql:///x", "schedules", "list"]) == 2)
+        #expect(parser.commandIndex(in: ["--database=postgresql:///x", "schedules"]) == 1)
+        #expect(parser.commandIndex(in: ["--help", "schedules"]) == 1)
+        #expect(parser.commandIndex(in: ["schedules", "--database", "x"]) == 0)
+        #expect(parser.commandIndex(in: ["--", "schedules"]) == 1)
+        #expect(parser.commandIndex(in: ["--database", "x"]) == nil)
+    }
+
+    @Test func unknownCommandListsSchedules() {
+        #expect(throws: CommandLineUsageError.self) { try parser.parse(["schedule"]) }
+        do {
+            _ = try parser.parse(["schedule"])
+        } catch let error as CommandLineUsageError {
+            #expect(error.message.hasPrefix("unknown command 'schedule'; commands are dev, install,"))
+            #expect(error.message.hasSuffix(", concurrency, schedules"))
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+    }
+
     @Test func flagsAndPositionals() throws {
         let parsed = try parser.parse(["enqueue", "send", "{\"a\": 1}", "--priority", "3"])
         #expect(parsed.arguments == ["send", "{\"a\": 1}"])

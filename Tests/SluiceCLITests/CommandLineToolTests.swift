@@ -119,6 +119,15 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         #expect(unreachableCode == .databaseUnreachable)
     }
 
+    @Test func schedulesAfterGlobalDatabaseOption() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let url = database.connectionString
+        let (beforeCode, _) = await runTool(["--database", url, "schedules", "list"], database: nil)
+        #expect(beforeCode == .success)
+        let (equalsCode, _) = await runTool(["--database=\(url)", "schedules", "list"], database: nil)
+        #expect(equalsCode == .success)
+    }
+
     @Test func unreachableDatabaseExitsFour() async {
         let (code, captured) = await runTool(["runs"], database: "host=/nonexistent-sluice-socket-dir port=1 dbname=x")
         #expect(code == .databaseUnreachable)
