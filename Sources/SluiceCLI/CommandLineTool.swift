@@ -13,7 +13,7 @@ struct CommandLineTool: Sendable {
         if let index = CommandSpecs.parser.commandIndex(in: arguments), arguments[index] == "schedules" {
             var rest = arguments
             rest.remove(at: index)
-            let status = await ScheduleCommands.run(rest)
+            let status = await ScheduleCommands.run(rest, console: console, environment: environment)
             return ExitCode(rawValue: status) ?? .failure
         }
         let parsed: ParsedCommand
@@ -68,7 +68,7 @@ struct CommandLineTool: Sendable {
         return nil
     }
 
-    /// Prints a database error in one line and maps it to an exit code.
+    /// Prints a database error with its DETAIL and HINT lines and maps it to an exit code.
     private func report(_ error: PostgresError, command: String) -> ExitCode {
         if error.isConnectionError {
             console.printError(
@@ -76,14 +76,27 @@ struct CommandLineTool: Sendable {
                     + "pass --database URL or set DATABASE_URL")
             return .databaseUnreachable
         }
-        var line = "sluice \(command): \(error.message)"
-        if let hint = error.hint {
-            line += " (\(hint))"
+        console.printError("sluice \(command): \(error.message)")
+        if let detail = error.detail {
+            console.printError("DETAIL: \(detail)")
         }
-        console.printError(line)
+        if let hint = error.hint {
+            console.printError("HINT: \(hint)")
+        }
+        return Self.exitCode(for: error)
+    }
+
+    /// Maps a server error to an exit code by its SQLSTATE.
+    static func exitCode(for error: PostgresError) -> ExitCode {
         switch error.sqlState {
-        case "SL001", "SL003":
+        // Unknown task (SL001), run (SL003) or schedule (SL102).
+        case "SL001", "SL003", "SL102":
             return .notFound
+        // A value from the command line that the server rejected: an invalid option (SL004),
+        // an invalid input or metadata object (SL002), an invalid cron expression (SL100) or
+        // time zone (SL101), or invalid JSON syntax (22P02).
+        case "SL004", "SL002", "SL100", "SL101", "22P02":
+            return .usage
         default:
             return .failure
         }

@@ -58,18 +58,36 @@ enum FlowControlCommands {
                 context.console.print("rate limit \(rest[0]) deleted; its waiting runs moved to the ready queue")
             case "pause":
                 let milliseconds = try DurationParser.milliseconds(context.parsed.value("until")!, option: "until")
-                let rows = try await connection.query(
-                    "SELECT sluice.pause_rate_limit($1, sluice.now() + $2::interval), "
-                        + "to_char(sluice.now() + $2::interval, 'YYYY-MM-DD HH24:MI:SS')",
-                    [rest[0], DurationParser.intervalText(milliseconds: milliseconds)])
+                let rows = try await reportingUnknownKey {
+                    try await connection.query(
+                        "SELECT sluice.pause_rate_limit($1, sluice.now() + $2::interval), "
+                            + "to_char(sluice.now() + $2::interval, 'YYYY-MM-DD HH24:MI:SS')",
+                        [rest[0], DurationParser.intervalText(milliseconds: milliseconds)])
+                }
                 context.console.print("rate limit \(rest[0]) paused until \(rows[0].text(at: 1) ?? "?")")
             case "resume":
-                try await connection.execute("SELECT sluice.resume_rate_limit($1)", [rest[0]])
+                try await reportingUnknownKey {
+                    try await connection.execute("SELECT sluice.resume_rate_limit($1)", [rest[0]])
+                }
                 context.console.print("rate limit \(rest[0]) resumed")
             default:
                 try await listRateLimits(context, connection)
             }
             return .success
+        }
+    }
+
+    /// Runs `body` and turns the server's "rate limit ... does not exist" into exit code 3,
+    /// as `delete` reports an unknown key. The server raises it with SL004, the SQLSTATE of
+    /// invalid values, so only the message distinguishes it.
+    @discardableResult
+    private static func reportingUnknownKey<Value>(_ body: () async throws -> Value) async throws -> Value {
+        do {
+            return try await body()
+        } catch let error as PostgresError
+            where error.sqlState == "SL004" && error.message.hasPrefix("rate limit ") && error.message.hasSuffix(" does not exist")
+        {
+            throw CommandError(message: error.message, exitCode: .notFound)
         }
     }
 

@@ -37,52 +37,53 @@ enum ScheduleCommands {
           --help                    Show this help.
         """
 
-    /// Runs one schedules command and returns the exit status.
-    static func run(_ arguments: [String]) async -> Int32 {
+    /// Runs one schedules command, printing to `console`, and returns the exit status.
+    /// `environment` supplies `DATABASE_URL` when there is no `--database`.
+    static func run(_ arguments: [String], console: Console, environment: [String: String]) async -> Int32 {
         let parsed: ParsedArguments
         do {
             parsed = try ParsedArguments(arguments)
         } catch {
-            printError("\(error)\n\nRun 'sluice schedules --help' for usage.")
+            console.printError("\(error)\n\nRun 'sluice schedules --help' for usage.")
             return 2
         }
         if parsed.options["help"] != nil || parsed.command == nil {
-            print(usage)
+            console.print(usage)
             return parsed.command == nil && parsed.options["help"] == nil ? 2 : 0
         }
 
-        let connectionString = parsed.options["database"] ?? ProcessInfo.processInfo.environment["DATABASE_URL"]
+        let connectionString = parsed.options["database"] ?? environment["DATABASE_URL"]
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(connectionString, applicationName: "sluice-cli")
         } catch {
-            printError("could not connect to the database: \(error)")
+            console.printError("could not connect to the database: \(error)")
             return ExitCode.databaseUnreachable.rawValue
         }
         let status: Int32
         do {
-            status = try await execute(parsed, on: connection)
+            status = try await execute(parsed, on: connection, console: console)
         } catch let error as UsageError {
-            printError("\(error)\n\nRun 'sluice schedules --help' for usage.")
+            console.printError("\(error)\n\nRun 'sluice schedules --help' for usage.")
             status = 2
         } catch let error as PostgresError {
-            printError(describe(error))
-            // An unknown schedule, task or run is "not found", as in the other commands.
-            let notFound = ["SL001", "SL003", "SL102"].contains(error.sqlState ?? "")
-            status = notFound ? ExitCode.notFound.rawValue : ExitCode.failure.rawValue
+            console.printError(describe(error))
+            status = CommandLineTool.exitCode(for: error).rawValue
         } catch {
-            printError("\(error)")
+            console.printError("\(error)")
             status = 1
         }
         await connection.close()
         return status
     }
 
-    private static func execute(_ parsed: ParsedArguments, on connection: PostgresConnection) async throws -> Int32 {
+    private static func execute(
+        _ parsed: ParsedArguments, on connection: PostgresConnection, console: Console
+    ) async throws -> Int32 {
         switch parsed.command {
         case "list":
             try parsed.expectNames(0)
-            try await list(on: connection)
+            try await list(on: connection, console: console)
         case "create":
             let name = try parsed.expectNames(1)[0]
             let next = try await connection.query(
@@ -92,19 +93,19 @@ enum ScheduleCommands {
                     parsed.options["time-zone"] ?? "UTC", parsed.options["metadata"] ?? "{}",
                     try parsed.integer("priority"), parsed.options["missed"] ?? "latest",
                 ])[0].text(at: 0)
-            print("schedule \(name) saved; next fire time: \(next ?? "none, the schedule is paused")")
+            console.print("schedule \(name) saved; next fire time: \(next ?? "none, the schedule is paused")")
         case "pause":
             let name = try parsed.expectNames(1)[0]
             let changed = try await connection.query("SELECT sluice.pause_schedule($1)", [name])[0].decode(Bool.self, at: 0)
-            print(changed ? "schedule \(name) paused" : "schedule \(name) was already paused")
+            console.print(changed ? "schedule \(name) paused" : "schedule \(name) was already paused")
         case "resume":
             let name = try parsed.expectNames(1)[0]
             let next = try await connection.query("SELECT sluice.resume_schedule($1)", [name])[0].text(at: 0)
-            print("schedule \(name) resumed; next fire time: \(next ?? "unknown")")
+            console.print("schedule \(name) resumed; next fire time: \(next ?? "unknown")")
         case "delete":
             let name = try parsed.expectNames(1)[0]
             try await connection.execute("SELECT sluice.delete_schedule($1)", [name])
-            print("schedule \(name) deleted")
+            console.print("schedule \(name) deleted")
         default:
             throw UsageError("unknown command \"\(parsed.command ?? "")\"; expected list, create, pause, resume or delete")
         }
@@ -112,7 +113,7 @@ enum ScheduleCommands {
     }
 
     /// Prints the schedules as a table with one row each.
-    private static func list(on connection: PostgresConnection) async throws {
+    private static func list(on connection: PostgresConnection, console: Console) async throws {
         let rows = try await connection.query(
             """
             SELECT name, expression, time_zone, task, missed, state, coalesce(next_fire_at::text, '-'),
@@ -128,10 +129,10 @@ enum ScheduleCommands {
             let cells = line.enumerated().map { column, cell in
                 column == line.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
             }
-            print(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+            console.print(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
         }
         if rows.isEmpty {
-            print("(no schedules; create one with 'sluice schedules create')")
+            console.print("(no schedules; create one with 'sluice schedules create')")
         }
     }
 
@@ -145,10 +146,6 @@ enum ScheduleCommands {
             lines.append("hint: " + hint)
         }
         return lines.joined(separator: "\n")
-    }
-
-    private static func printError(_ message: String) {
-        FileHandle.standardError.write(Data((message + "\n").utf8))
     }
 }
 

@@ -109,6 +109,57 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         #expect(delayCode == .usage)
     }
 
+    @Test func databaseErrorPrintsDetail() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let (code, captured) = await runTool(["rate-limits", "set", "stripe", "10", "week"], database: database.connectionString)
+        #expect(code == .usage)
+        #expect(captured.errorText.contains("sluice rate-limits: invalid rate limit period: 'week'\n"))
+        #expect(captured.errorText.contains("DETAIL: The periods are second, minute, hour and day.\n"))
+    }
+
+    @Test(arguments: [
+        (["enqueue", "t", "{"], "invalid input syntax for type json"),  // 22P02
+        (["enqueue", "t", "[1]"], "must be a JSON object, not array"),  // SL002
+    ])
+    func rejectedValuesExitUsage(arguments: [String], message: String) async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let connection = try await database.connect()
+        try await connection.execute("SELECT sluice.define_task('t')")
+        await connection.close()
+        let (code, captured) = await runTool(arguments, database: database.connectionString)
+        #expect(code == .usage)
+        #expect(captured.errorText.contains(message))
+    }
+
+    @Test func schedulesRejectedValuesExitUsage() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let connection = try await database.connect()
+        try await connection.execute("SELECT sluice.define_task('t')")
+        await connection.close()
+        let url = database.connectionString
+        let (cronCode, _) = await runTool(["schedules", "create", "s", "--cron", "61 * * * *", "--task", "t"], database: url)
+        #expect(cronCode == .usage)
+        let (zoneCode, _) = await runTool(
+            ["schedules", "create", "s", "--cron", "@hourly", "--task", "t", "--time-zone", "Mars/Olympus"], database: url)
+        #expect(zoneCode == .usage)
+        let (missedCode, _) = await runTool(
+            ["schedules", "create", "s", "--cron", "@hourly", "--task", "t", "--missed", "never"], database: url)
+        #expect(missedCode == .usage)
+    }
+
+    @Test func unknownRateLimitExitsNotFound() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let url = database.connectionString
+        let (pauseCode, paused) = await runTool(["rate-limits", "pause", "nokey", "--until", "5s"], database: url)
+        #expect(pauseCode == .notFound)
+        #expect(paused.errorText.contains("rate limit 'nokey' does not exist"))
+        let (resumeCode, resumed) = await runTool(["rate-limits", "resume", "nokey"], database: url)
+        #expect(resumeCode == .notFound)
+        #expect(resumed.errorText.contains("rate limit 'nokey' does not exist"))
+        let (deleteCode, _) = await runTool(["rate-limits", "delete", "nokey"], database: url)
+        #expect(deleteCode == .notFound)
+    }
+
     @Test func schedulesExitCodesMatchOtherCommands() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let url = database.connectionString
