@@ -43,7 +43,7 @@ enum FlowControlCommands {
         return try await context.withConnection { connection in
             switch action {
             case "set":
-                guard let limit = Int(rest[1]), limit >= 1 else {
+                guard let limit = Int(rest[1]), (1...1_000_000_000).contains(limit) else {
                     throw CommandLineUsageError(
                         message: "invalid LIMIT '\(rest[1])'; expected a whole number from 1 to 1000000000",
                         command: "rate-limits")

@@ -147,6 +147,14 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         #expect(missedCode == .usage)
     }
 
+    @Test(arguments: ["0", "1000000001", "ten"])
+    func rateLimitSetRejectsLimit(limit: String) async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let (code, captured) = await runTool(["rate-limits", "set", "stripe", limit, "minute"], database: database.connectionString)
+        #expect(code == .usage)
+        #expect(captured.errorText.contains("invalid LIMIT '\(limit)'; expected a whole number from 1 to 1000000000"))
+    }
+
     @Test func unknownRateLimitExitsNotFound() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let url = database.connectionString
