@@ -16,7 +16,7 @@ enum DevCommand {
         do {
             try await prepareDatabase(on: server)
             context.console.print("PostgreSQL with the sluice extension is running. Connect with:")
-            context.console.print("  DATABASE_URL=\"\(connectionString)\"")
+            context.console.print("  " + exportCommand(connectionString))
             context.console.print("Press Ctrl-C to stop the coordinator and the server.")
             try await CoordinatorCommand.runUntilSignal(
                 connectionString: connectionString, options: CoordinatorOptions(), logger: logger)
@@ -27,6 +27,19 @@ enum DevCommand {
         logger.info("stopping PostgreSQL", ["directory": server.directory.path])
         try await offCooperativePool { try server.stop() }
         return .success
+    }
+
+    /// Returns the shell command that sets and exports DATABASE_URL, with the value in double
+    /// quotes and `\`, `"`, `$` and `` ` `` escaped, so it can be pasted into sh or bash.
+    static func exportCommand(_ connectionString: String) -> String {
+        var quoted = ""
+        for character in connectionString {
+            if "\\\"$`".contains(character) {
+                quoted.append("\\")
+            }
+            quoted.append(character)
+        }
+        return "export DATABASE_URL=\"\(quoted)\""
     }
 
     /// Starts (creating it on first use) the server in `projectDirectory/postgres`, which is a

@@ -19,6 +19,13 @@ import Testing
         return (project, server)
     }
 
+    @Test func exportCommandQuotesValue() {
+        #expect(
+            DevCommand.exportCommand("host='/p/.sluice/postgres' port=5432 user=postgres dbname='sluice'")
+                == "export DATABASE_URL=\"host='/p/.sluice/postgres' port=5432 user=postgres dbname='sluice'\"")
+        #expect(DevCommand.exportCommand("host='/a$b\"c`d\\e'") == "export DATABASE_URL=\"host='/a\\$b\\\"c\\`d\\\\e'\"")
+    }
+
     @Test(arguments: [false, true])
     func devRejectsRunningServer(onOtherPort: Bool) async throws {
         let (project, server) = try await startProjectServer()
