@@ -13,7 +13,7 @@ struct CommandLineTool: Sendable {
         if let index = CommandSpecs.parser.commandIndex(in: arguments), arguments[index] == "schedules" {
             var rest = arguments
             rest.remove(at: index)
-            let status = await ScheduleCommands.run(rest, console: console, environment: environment)
+            let status = await ScheduleCommands.run(rest, tool: self)
             return ExitCode(rawValue: status) ?? .failure
         }
         let parsed: ParsedCommand
@@ -68,13 +68,21 @@ struct CommandLineTool: Sendable {
         return nil
     }
 
+    /// The message for a database without the extension, which exits with 1.
+    static let extensionNotInstalledMessage =
+        "the sluice extension is not installed in this database; run 'sluice install' first"
+
     /// Prints a database error with its DETAIL and HINT lines and maps it to an exit code.
-    private func report(_ error: PostgresError, command: String) -> ExitCode {
+    func report(_ error: PostgresError, command: String) -> ExitCode {
         if error.isConnectionError {
             console.printError(
                 "sluice \(command): could not connect to the database: \(error.message.trimmingCharacters(in: .whitespacesAndNewlines)); "
                     + "pass --database URL or set DATABASE_URL")
             return .databaseUnreachable
+        }
+        if Self.isExtensionMissing(error) {
+            console.printError("sluice \(command): \(Self.extensionNotInstalledMessage)")
+            return .failure
         }
         console.printError("sluice \(command): \(error.message)")
         if let detail = error.detail {
@@ -84,6 +92,16 @@ struct CommandLineTool: Sendable {
             console.printError("HINT: \(hint)")
         }
         return Self.exitCode(for: error)
+    }
+
+    /// Returns whether `error` comes from a missing schema `sluice` (3F000) or a missing table
+    /// or view in it (42P01), which means that the extension is not installed.
+    static func isExtensionMissing(_ error: PostgresError) -> Bool {
+        switch error.sqlState {
+        case "3F000": return error.message.contains("schema \"sluice\"")
+        case "42P01": return error.message.contains("\"sluice.")
+        default: return false
+        }
     }
 
     /// Maps a server error to an exit code by its SQLSTATE.

@@ -15,7 +15,7 @@ enum ExtensionCommands {
     static func upgrade(_ context: CommandContext) async throws -> ExitCode {
         try await context.withConnection { connection in
             guard let before = try await installedVersion(connection) else {
-                throw CommandError(message: "the sluice extension is not installed in this database; run 'sluice install' first")
+                throw CommandError(message: CommandLineTool.extensionNotInstalledMessage)
             }
             try await connection.execute("ALTER EXTENSION sluice UPDATE")
             let after = try await installedVersion(connection) ?? "not installed"

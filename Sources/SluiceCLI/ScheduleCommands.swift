@@ -37,9 +37,11 @@ enum ScheduleCommands {
           --help                    Show this help.
         """
 
-    /// Runs one schedules command, printing to `console`, and returns the exit status.
-    /// `environment` supplies `DATABASE_URL` when there is no `--database`.
-    static func run(_ arguments: [String], console: Console, environment: [String: String]) async -> Int32 {
+    /// Runs one schedules command and returns the exit status. It prints through `tool`'s
+    /// console, reads `DATABASE_URL` from its environment and reports database errors as the
+    /// other commands do.
+    static func run(_ arguments: [String], tool: CommandLineTool) async -> Int32 {
+        let console = tool.console
         let parsed: ParsedArguments
         do {
             parsed = try ParsedArguments(arguments)
@@ -52,12 +54,14 @@ enum ScheduleCommands {
             return parsed.command == nil && parsed.options["help"] == nil ? 2 : 0
         }
 
-        let connectionString = parsed.options["database"] ?? environment["DATABASE_URL"]
+        let connectionString = parsed.options["database"] ?? tool.environment["DATABASE_URL"]
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(connectionString, applicationName: "sluice-cli")
+        } catch let error as PostgresError {
+            return tool.report(error, command: "schedules").rawValue
         } catch {
-            console.printError("could not connect to the database: \(error)")
+            console.printError("sluice schedules: could not connect to the database: \(error)")
             return ExitCode.databaseUnreachable.rawValue
         }
         let status: Int32
@@ -67,8 +71,7 @@ enum ScheduleCommands {
             console.printError("\(error)\n\nRun 'sluice schedules --help' for usage.")
             status = 2
         } catch let error as PostgresError {
-            console.printError(describe(error))
-            status = CommandLineTool.exitCode(for: error).rawValue
+            status = tool.report(error, command: "schedules").rawValue
         } catch {
             console.printError("\(error)")
             status = 1
@@ -134,18 +137,6 @@ enum ScheduleCommands {
         if rows.isEmpty {
             console.print("(no schedules; create one with 'sluice schedules create')")
         }
-    }
-
-    /// Formats a server error with its SQLSTATE, detail and hint, one per line.
-    private static func describe(_ error: PostgresError) -> String {
-        var lines = ["error: " + error.message + (error.sqlState.map { " (SQLSTATE \($0))" } ?? "")]
-        if let detail = error.detail {
-            lines.append("detail: " + detail)
-        }
-        if let hint = error.hint {
-            lines.append("hint: " + hint)
-        }
-        return lines.joined(separator: "\n")
     }
 }
 

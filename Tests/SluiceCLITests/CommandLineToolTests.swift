@@ -187,6 +187,14 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         #expect(equalsCode == .success)
     }
 
+    @Test(arguments: [["runs"], ["run", "1"], ["enqueue", "t", "{}"], ["workers"], ["tick"], ["rate-limits", "list"], ["schedules", "list"]])
+    func missingExtensionSaysInstall(arguments: [String]) async throws {
+        let database = try await TestPostgres.shared.makeDatabase(withExtension: false)
+        let (code, captured) = await runTool(arguments, database: database.connectionString)
+        #expect(code == .failure)
+        #expect(captured.errorText.contains(": the sluice extension is not installed in this database; run 'sluice install' first\n"))
+    }
+
     @Test func unreachableDatabaseExitsFour() async {
         let (code, captured) = await runTool(["runs"], database: "host=/nonexistent-sluice-socket-dir port=1 dbname=x")
         #expect(code == .databaseUnreachable)
