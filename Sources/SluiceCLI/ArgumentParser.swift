@@ -25,6 +25,8 @@ struct CommandSpec: Sendable {
     var options: [OptionSpec] = []
     /// Whether arguments beyond `arguments` are accepted and checked by the command itself.
     var acceptsMoreArguments = false
+    /// Whether the command connects to a database and so takes the global `--database`.
+    var usesDatabase = true
 }
 
 /// The result of parsing: the chosen subcommand, its positional arguments and option values.
@@ -146,6 +148,11 @@ struct ArgumentParser: Sendable {
             }
         }
 
+        if let spec, !spec.usesDatabase, parsed.value("database") != nil {
+            throw CommandLineUsageError(
+                message: "option --database does not apply to 'sluice \(spec.name)', which starts its own server",
+                command: spec.name)
+        }
         if let spec, !parsed.wantsHelp {
             try checkArgumentCount(parsed.arguments, for: spec)
         }

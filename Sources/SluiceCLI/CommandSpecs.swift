@@ -14,7 +14,8 @@ enum CommandSpecs {
             options: [
                 .value("directory", "DIR", "Project directory for local state; the server lives in DIR/postgres. Default: .sluice"),
                 .value("port", "N", "Port number of the server; it names the Unix socket file, no TCP port is opened. Default: 5432"),
-            ]),
+            ],
+            usesDatabase: false),
         CommandSpec(name: "install", summary: "Create the sluice extension in the database (CREATE EXTENSION)."),
         CommandSpec(name: "upgrade", summary: "Update the sluice extension to the installed version (ALTER EXTENSION ... UPDATE)."),
         CommandSpec(
@@ -114,7 +115,8 @@ enum HelpText {
                 text += "  " + argument.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  \(argument.help)\n"
             }
         }
-        text += "\nOptions:\n" + optionLines(command.options + [CommandSpecs.databaseOption, .flag("help", "Show this help.")])
+        let databaseOptions = command.usesDatabase ? [CommandSpecs.databaseOption] : []
+        text += "\nOptions:\n" + optionLines(command.options + databaseOptions + [.flag("help", "Show this help.")])
         text += "\n" + exitCodes
         return text
     }

@@ -44,6 +44,12 @@ import Testing
         }
     }
 
+    @Test func devRejectsDatabaseOption() {
+        #expect(throws: CommandLineUsageError.self) { try parser.parse(["dev", "--database", "postgresql:///x"]) }
+        #expect(throws: CommandLineUsageError.self) { try parser.parse(["--database=postgresql:///x", "dev"]) }
+        #expect(throws: Never.self) { try parser.parse(["dev", "--directory", "d"]) }
+    }
+
     @Test func flagsAndPositionals() throws {
         let parsed = try parser.parse(["enqueue", "send", "{\"a\": 1}", "--priority", "3"])
         #expect(parsed.arguments == ["send", "{\"a\": 1}"])
@@ -88,12 +94,13 @@ import Testing
         #expect(throws: CommandLineUsageError.self) { try parser.parse(["tick", "--json"]) }
     }
 
-    @Test func everyCommandHelpListsDatabaseOption() {
+    @Test func helpListsDatabaseOptionWhereUsed() {
         for command in CommandSpecs.commands {
             let help = HelpText.help(for: command)
-            #expect(help.contains("--database URL"), "help of \(command.name)")
+            #expect(help.contains("--database URL") == command.usesDatabase, "help of \(command.name)")
             #expect(help.contains("Exit codes"), "help of \(command.name)")
         }
+        #expect(CommandSpecs.commands.filter { !$0.usesDatabase }.map(\.name) == ["dev"])
     }
 }
 
