@@ -38,7 +38,9 @@ struct CommandLineTool: Sendable {
             return .success
         }
 
-        let context = CommandContext(console: console, parsed: parsed, connectionString: connectionString(parsed))
+        let databaseOption = parsed.value("database")
+        let context = CommandContext(
+            console: console, parsed: parsed, connectionString: connectionString(databaseOption: databaseOption))
         do {
             return try await CommandSpecs.run(name, context)
         } catch let error as CommandLineUsageError {
@@ -49,21 +51,27 @@ struct CommandLineTool: Sendable {
             console.printError("sluice \(name): \(error.message)")
             return error.exitCode
         } catch let error as PostgresError {
-            return report(error, command: name)
+            return report(error, command: name, databaseOption: databaseOption)
         } catch {
             console.printError("sluice \(name): \(error)")
             return .failure
         }
     }
 
-    /// The `--database` value, else `DATABASE_URL`, else nil for libpq's own environment
-    /// variables (PGHOST, PGDATABASE, ...).
-    func connectionString(_ parsed: ParsedCommand) -> String? {
-        if let value = parsed.value("database"), !value.isEmpty {
-            return value
+    /// Returns the `--database` value, else `DATABASE_URL`, else nil for libpq's own
+    /// environment variables (PGHOST, PGDATABASE, ...).
+    func connectionString(databaseOption: String?) -> String? {
+        connectionSource(databaseOption: databaseOption).map { $0.value }
+    }
+
+    /// Returns where the connection string comes from, as the name to show in messages and the
+    /// value, or nil when neither `--database` nor `DATABASE_URL` is set.
+    func connectionSource(databaseOption: String?) -> (name: String, value: String)? {
+        if let databaseOption, !databaseOption.isEmpty {
+            return ("--database", databaseOption)
         }
         if let value = environment["DATABASE_URL"], !value.isEmpty {
-            return value
+            return ("DATABASE_URL", value)
         }
         return nil
     }
@@ -73,12 +81,10 @@ struct CommandLineTool: Sendable {
         "the sluice extension is not installed in this database; run 'sluice install' first"
 
     /// Prints a database error with its DETAIL and HINT lines and maps it to an exit code.
-    func report(_ error: PostgresError, command: String) -> ExitCode {
+    /// `databaseOption` is the `--database` value, if any, which connection errors name.
+    func report(_ error: PostgresError, command: String, databaseOption: String?) -> ExitCode {
         if error.isConnectionError {
-            console.printError(
-                "sluice \(command): could not connect to the database: \(error.message.trimmingCharacters(in: .whitespacesAndNewlines)); "
-                    + "pass --database URL or set DATABASE_URL")
-            return .databaseUnreachable
+            return reportConnectionError(error, command: command, databaseOption: databaseOption)
         }
         if Self.isExtensionMissing(error) {
             console.printError("sluice \(command): \(Self.extensionNotInstalledMessage)")
@@ -92,6 +98,39 @@ struct CommandLineTool: Sendable {
             console.printError("HINT: \(hint)")
         }
         return Self.exitCode(for: error)
+    }
+
+    /// Prints a failed connection with libpq's message on lines of its own. A connection string
+    /// that libpq cannot parse is a usage error (2); any other failure exits with 4.
+    private func reportConnectionError(_ error: PostgresError, command: String, databaseOption: String?) -> ExitCode {
+        let source = connectionSource(databaseOption: databaseOption)
+        let libpqMessage = error.message.trimmingCharacters(in: .whitespacesAndNewlines)
+        if error.kind == .connectionFailed, Self.isConnectionStringError(libpqMessage) {
+            let origin = source.map { "in \($0.name)" } ?? "in libpq's environment variables (PGHOST, PGPORT, ...)"
+            console.printError("sluice \(command): invalid connection string \(origin):")
+            console.printError(libpqMessage)
+            return .usage
+        }
+        console.printError("sluice \(command): could not connect to the database" + (source.map { " given by \($0.name)" } ?? "") + ":")
+        console.printError(libpqMessage)
+        if source == nil {
+            console.printError("Pass --database URL or set DATABASE_URL.")
+        }
+        return .databaseUnreachable
+    }
+
+    /// Returns whether a failed connect's message is one of libpq's errors for a connection
+    /// string it cannot parse or a connection option with an invalid value.
+    ///
+    /// NOTE: this matches libpq's English messages, as libpq 15.20 prints them. With libpq's
+    /// translations installed and LANG set to another language, these errors exit with 4.
+    static func isConnectionStringError(_ message: String) -> Bool {
+        let patterns = [
+            "missing \"=\" after", "invalid connection option", "unterminated quoted string in connection info string",
+            "invalid percent-encoded token", "forbidden value %00 in percent-encoded value", "invalid URI",
+            "in URI", "URI query parameter", "invalid integer value", "invalid sslmode value",
+        ]
+        return patterns.contains { message.contains($0) }
     }
 
     /// Returns whether `error` comes from a missing schema `sluice` (3F000) or a missing table

@@ -85,8 +85,9 @@ enum HelpText {
         Exit codes:
           0  success
           1  failure: a database error, or the run had already finished (cancel)
-          2  usage error: unknown command or option, missing or invalid value, also when
-             the database rejects a value (SQLSTATE SL002, SL004, SL100, SL101, 22P02)
+          2  usage error: unknown command or option, missing or invalid value, invalid
+             connection string, or a value the database rejects (SQLSTATE SL002, SL004,
+             SL100, SL101, 22P02)
           3  not found: unknown run id, task, schedule or rate limit key
           4  database unreachable
 

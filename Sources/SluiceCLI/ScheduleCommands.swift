@@ -54,12 +54,13 @@ enum ScheduleCommands {
             return parsed.command == nil && parsed.options["help"] == nil ? 2 : 0
         }
 
-        let connectionString = parsed.options["database"] ?? tool.environment["DATABASE_URL"]
+        let databaseOption = parsed.options["database"]
+        let connectionString = tool.connectionString(databaseOption: databaseOption)
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(connectionString, applicationName: "sluice-cli")
         } catch let error as PostgresError {
-            return tool.report(error, command: "schedules").rawValue
+            return tool.report(error, command: "schedules", databaseOption: databaseOption).rawValue
         } catch {
             console.printError("sluice schedules: could not connect to the database: \(error)")
             return ExitCode.databaseUnreachable.rawValue
@@ -71,7 +72,7 @@ enum ScheduleCommands {
             console.printError("\(error)\n\nRun 'sluice schedules --help' for usage.")
             status = 2
         } catch let error as PostgresError {
-            status = tool.report(error, command: "schedules").rawValue
+            status = tool.report(error, command: "schedules", databaseOption: databaseOption).rawValue
         } catch {
             console.printError("\(error)")
             status = 1

@@ -201,6 +201,38 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         #expect(captured.errorText.contains("could not connect"))
     }
 
+    @Test(arguments: ["garbage===", "host='unterminated", "postgresql://%zz@/db", "host=/tmp port=abc"])
+    func unparsableConnectionStringExitsUsage(connectionString: String) async {
+        let (optionCode, option) = await runTool(["runs", "--database", connectionString], database: nil)
+        #expect(optionCode == .usage)
+        #expect(option.errorText.hasPrefix("sluice runs: invalid connection string in --database:\n"))
+        #expect(!option.errorText.contains("pass --database"))
+
+        let (environmentCode, environment) = await runTool(["schedules", "list"], database: connectionString)
+        #expect(environmentCode == .usage)
+        #expect(environment.errorText.hasPrefix("sluice schedules: invalid connection string in DATABASE_URL:\n"))
+    }
+
+    @Test func connectionAdviceOnlyWithoutConnectionString() {
+        let failure = PostgresError(
+            kind: .connectionFailed, message: "connection to server on socket \"/x/.s.PGSQL.1\" failed: No such file or directory\n")
+
+        let withoutString = CapturedConsole()
+        let code = CommandLineTool(console: withoutString.console, environment: [:])
+            .report(failure, command: "runs", databaseOption: nil)
+        #expect(code == .databaseUnreachable)
+        #expect(
+            withoutString.errorText == "sluice runs: could not connect to the database:\n"
+                + "connection to server on socket \"/x/.s.PGSQL.1\" failed: No such file or directory\n"
+                + "Pass --database URL or set DATABASE_URL.\n")
+
+        let withEnvironment = CapturedConsole()
+        _ = CommandLineTool(console: withEnvironment.console, environment: ["DATABASE_URL": "host=/x"])
+            .report(failure, command: "runs", databaseOption: nil)
+        #expect(withEnvironment.errorText.hasPrefix("sluice runs: could not connect to the database given by DATABASE_URL:\n"))
+        #expect(!withEnvironment.errorText.contains("Pass --database"))
+    }
+
     @Test func tickPrintsCounts() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let (code, captured) = await runTool(["tick", "--limit", "10"], database: database.connectionString)
