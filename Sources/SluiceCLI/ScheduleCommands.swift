@@ -46,12 +46,20 @@ enum ScheduleCommands {
         do {
             parsed = try ParsedArguments(arguments)
         } catch {
-            console.printError("\(error)\n\nRun 'sluice schedules --help' for usage.")
-            return 2
+            printUsageError(error, console: console)
+            return ExitCode.usage.rawValue
         }
         if parsed.options["help"] != nil || parsed.command == nil {
             console.print(usage)
-            return parsed.command == nil && parsed.options["help"] == nil ? 2 : 0
+            return parsed.command == nil && parsed.options["help"] == nil ? ExitCode.usage.rawValue : 0
+        }
+        // Usage errors come before the connection, so they exit with 2 whether or not the
+        // database can be reached.
+        do {
+            try parsed.check()
+        } catch {
+            printUsageError(error, console: console)
+            return ExitCode.usage.rawValue
         }
 
         let databaseOption = parsed.options["database"]
@@ -69,16 +77,25 @@ enum ScheduleCommands {
         do {
             status = try await execute(parsed, on: connection, console: console)
         } catch let error as UsageError {
-            console.printError("\(error)\n\nRun 'sluice schedules --help' for usage.")
-            status = 2
+            printUsageError(error, console: console)
+            status = ExitCode.usage.rawValue
         } catch let error as PostgresError {
             status = tool.report(error, command: "schedules", databaseOption: databaseOption).rawValue
         } catch {
-            console.printError("\(error)")
-            status = 1
+            console.printError("sluice schedules: \(error)")
+            status = ExitCode.failure.rawValue
         }
         await connection.close()
         return status
+    }
+
+    /// The commands after `sluice schedules`.
+    static let commands = ["list", "create", "pause", "resume", "delete"]
+
+    /// Prints a usage error in the form of the other commands' usage errors.
+    private static func printUsageError(_ error: Error, console: Console) {
+        console.printError("sluice schedules: \(error)")
+        console.printError("Run 'sluice schedules --help' for usage.")
     }
 
     private static func execute(
@@ -95,7 +112,7 @@ enum ScheduleCommands {
                 [
                     name, try parsed.required("cron"), try parsed.required("task"), parsed.options["input"] ?? "{}",
                     parsed.options["time-zone"] ?? "UTC", parsed.options["metadata"] ?? "{}",
-                    try parsed.integer("priority"), parsed.options["missed"] ?? "latest",
+                    try parsed.integer("priority", in: 0...9), parsed.options["missed"] ?? "latest",
                 ])[0].text(at: 0)
             console.print("schedule \(name) saved; next fire time: \(next ?? "none, the schedule is paused")")
         case "pause":
@@ -111,7 +128,7 @@ enum ScheduleCommands {
             try await connection.execute("SELECT sluice.delete_schedule($1)", [name])
             console.print("schedule \(name) deleted")
         default:
-            throw UsageError("unknown command \"\(parsed.command ?? "")\"; expected list, create, pause, resume or delete")
+            throw UsageError.unknownCommand(parsed.command ?? "")
         }
         return 0
     }
@@ -148,13 +165,18 @@ private struct UsageError: Error, CustomStringConvertible {
     init(_ description: String) {
         self.description = description
     }
+
+    static func unknownCommand(_ command: String) -> UsageError {
+        UsageError("unknown command '\(command)' for 'sluice schedules'; the commands are list, create, pause, resume and delete")
+    }
 }
 
 /// The command, positional names and `--option value` pairs after `sluice schedules`.
 private struct ParsedArguments {
-    /// Options that take a value. `--help` takes none.
-    static let valueOptions: Set<String> = [
-        "cron", "task", "input", "time-zone", "missed", "priority", "metadata", "database",
+    /// Options that take a value, with the placeholder of the value. `--help` takes none.
+    static let valueOptions: [String: String] = [
+        "cron": "EXPRESSION", "task": "TASK", "input": "JSON", "time-zone": "ZONE", "missed": "POLICY",
+        "priority": "N", "metadata": "JSON", "database": "URL",
     ]
 
     var command: String?
@@ -180,44 +202,64 @@ private struct ParsedArguments {
                 options["help"] = ""
                 continue
             }
-            guard Self.valueOptions.contains(option) else {
-                throw UsageError("unknown option --\(option)")
+            guard let valueName = Self.valueOptions[option] else {
+                throw UsageError("unknown option --\(option) for 'sluice schedules'")
             }
             if body.contains("=") {
                 options[option] = String(body.drop { $0 != "=" }.dropFirst())
                 continue
             }
             guard index < arguments.count else {
-                throw UsageError("missing value for \(argument)")
+                throw UsageError("missing value for --\(option); expected \(valueName)")
             }
             options[option] = arguments[index]
             index += 1
         }
     }
 
-    /// Returns the positional names, throwing unless there are exactly `count`.
+    /// Throws a usage error for an unknown command, a wrong number of names, or a missing or
+    /// invalid option of `create`.
+    func check() throws {
+        guard let command, ScheduleCommands.commands.contains(command) else {
+            throw UsageError.unknownCommand(command ?? "")
+        }
+        try expectNames(command == "list" ? 0 : 1)
+        if command == "create" {
+            _ = try required("cron")
+            _ = try required("task")
+            _ = try integer("priority", in: 0...9)
+        }
+    }
+
+    /// Returns the positional names, throwing unless there are exactly `count` (0 or 1).
     @discardableResult
     func expectNames(_ count: Int) throws -> [String] {
-        guard names.count == count else {
-            let expected = count == 0 ? "no schedule name" : "one schedule name"
-            throw UsageError("\(command ?? "") takes \(expected), got \(names.count): \(names.joined(separator: " "))")
+        let commandLine = "'sluice schedules \(command ?? "")'"
+        if names.count < count {
+            throw UsageError("missing argument NAME for \(commandLine)")
+        }
+        if names.count > count {
+            throw UsageError("unexpected argument '\(names[count...].joined(separator: " "))' for \(commandLine)")
         }
         return names
     }
 
     func required(_ option: String) throws -> String {
         guard let value = options[option] else {
-            throw UsageError("missing --\(option), which \(command ?? "") requires")
+            throw UsageError(
+                "missing --\(option) \(Self.valueOptions[option] ?? "VALUE") for 'sluice schedules \(command ?? "")'")
         }
         return value
     }
 
-    func integer(_ option: String) throws -> Int? {
+    /// Returns an integer option within `range`, nil when absent, or throws a usage error.
+    func integer(_ option: String, in range: ClosedRange<Int>) throws -> Int? {
         guard let text = options[option] else {
             return nil
         }
-        guard let value = Int(text) else {
-            throw UsageError("invalid --\(option) \"\(text)\": expected a whole number")
+        guard let value = Int(text), range.contains(value) else {
+            throw UsageError(
+                "invalid value '\(text)' for --\(option); expected a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return value
     }

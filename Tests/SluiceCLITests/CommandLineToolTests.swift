@@ -155,6 +155,37 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         #expect(captured.errorText.contains("invalid LIMIT '\(limit)'; expected a whole number from 1 to 1000000000"))
     }
 
+    @Test(arguments: [
+        (["schedules", "create"], "missing argument NAME for 'sluice schedules create'"),
+        (["schedules", "create", "a", "b"], "unexpected argument 'b' for 'sluice schedules create'"),
+        (["schedules", "list", "x"], "unexpected argument 'x' for 'sluice schedules list'"),
+        (["schedules", "create", "s", "--task", "t"], "missing --cron EXPRESSION for 'sluice schedules create'"),
+        (
+            ["schedules", "create", "s", "--task", "t", "--cron", "@hourly", "--priority", "abc"],
+            "invalid value 'abc' for --priority; expected a whole number from 0 to 9"
+        ),
+        (
+            ["schedules", "create", "s", "--task", "t", "--cron", "@hourly", "--priority", "10"],
+            "invalid value '10' for --priority; expected a whole number from 0 to 9"
+        ),
+        (["schedules", "frob"], "unknown command 'frob' for 'sluice schedules'; the commands are list, create, pause, resume and delete"),
+        (["schedules", "list", "--frob"], "unknown option --frob for 'sluice schedules'"),
+        (["schedules", "create", "s", "--cron"], "missing value for --cron; expected EXPRESSION"),
+    ])
+    func schedulesUsageErrors(arguments: [String], message: String) async {
+        // The database is unreachable: usage errors are found before connecting.
+        let (code, captured) = await runTool(arguments, database: "host=/nonexistent-sluice-socket-dir port=1 dbname=x")
+        #expect(code == .usage)
+        #expect(captured.errorText == "sluice schedules: \(message)\nRun 'sluice schedules --help' for usage.\n")
+    }
+
+    @Test func schedulesDatabaseErrorHasPrefix() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let (code, captured) = await runTool(["schedules", "pause", "no-such-schedule"], database: database.connectionString)
+        #expect(code == .notFound)
+        #expect(captured.errorText.hasPrefix("sluice schedules: schedule 'no-such-schedule' does not exist\n"))
+    }
+
     @Test func unknownRateLimitExitsNotFound() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let url = database.connectionString
