@@ -64,7 +64,7 @@ enum FlowControlCommands {
                             + "to_char(sluice.now() + $2::interval, 'YYYY-MM-DD HH24:MI:SS')",
                         [rest[0], DurationParser.intervalText(milliseconds: milliseconds)])
                 }
-                context.console.print("rate limit \(rest[0]) paused until \(rows[0].text(at: 1) ?? "?")")
+                context.console.print("rate limit \(rest[0]) paused until \(rows[0].text(at: 1) ?? "?") UTC")
             case "resume":
                 try await reportingUnknownKey {
                     try await connection.execute("SELECT sluice.resume_rate_limit($1)", [rest[0]])
@@ -109,7 +109,7 @@ enum FlowControlCommands {
             FROM sluice.rate_limit_status ORDER BY key
             """)
         context.console.printTable(
-            header: ["KEY", "LIMIT", "PERIOD", "KIND", "AVAILABLE", "WAITING", "PAUSED UNTIL"],
+            header: ["KEY", "LIMIT", "PERIOD", "KIND", "AVAILABLE", "WAITING", "PAUSED UNTIL (UTC)"],
             rows: rows.map { row in (0..<7).map { row.text(at: $0) ?? "" } })
     }
 

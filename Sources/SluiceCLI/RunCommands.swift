@@ -46,7 +46,7 @@ enum RunCommands {
                 [statuses, task, limit])
             let table = rows.map { row in (0..<7).map { row.text(at: $0) ?? "" } }
             context.console.printTable(
-                header: ["ID", "TASK", "STATUS", "ATTEMPT", "PRIORITY", "CREATED", "FINISHED"], rows: table)
+                header: ["ID", "TASK", "STATUS", "ATTEMPT", "PRIORITY", "CREATED (UTC)", "FINISHED (UTC)"], rows: table)
             return .success
         }
     }
@@ -90,7 +90,7 @@ enum RunCommands {
                 [id])
             context.console.print("timeline:")
             context.console.printTable(
-                header: ["  AT", "EVENT", "ATTEMPT", "DETAIL"],
+                header: ["  AT (UTC)", "EVENT", "ATTEMPT", "DETAIL"],
                 rows: timeline.map { row in ["  " + (row.text(at: 0) ?? "")] + (1..<4).map { row.text(at: $0) ?? "" } })
             return .success
         }

@@ -18,7 +18,7 @@ enum WorkersCommand {
                     + "to_char(w.heartbeat_at, 'YYYY-MM-DD HH24:MI:SS'), array_to_string(w.tasks, ','), w.labels::text \(filter)",
                 [includeStopped])
             context.console.printTable(
-                header: ["ID", "NAME", "HOST", "PID", "STATE", "RUNNING", "SLOTS USED", "HEARTBEAT", "TASKS", "LABELS"],
+                header: ["ID", "NAME", "HOST", "PID", "STATE", "RUNNING", "SLOTS USED", "HEARTBEAT (UTC)", "TASKS", "LABELS"],
                 rows: rows.map { row in (0..<10).map { row.text(at: $0) ?? "" } })
             return .success
         }

@@ -264,6 +264,33 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         #expect(!withEnvironment.errorText.contains("Pass --database"))
     }
 
+    @Test func tablesLabelTimesUTC() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let connection = try await database.connect()
+        try await connection.execute("ALTER DATABASE \(database.name) SET TimeZone TO 'Asia/Tokyo'")
+        try await connection.execute("SELECT sluice.define_task('t')")
+        let runID = try await connection.query("SELECT sluice.enqueue('t', '{}')")[0].decode(Int64.self, at: 0)
+        try await connection.execute("SELECT sluice.set_rate_limit('stripe', 10, 'minute')")
+        let createdUTC = try await connection.query(
+            "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM sluice.runs WHERE id = $1", [runID]
+        )[0].decode(String.self, at: 0)
+        await connection.close()
+        let url = database.connectionString
+
+        let (_, runs) = await runTool(["runs"], database: url)
+        #expect(runs.printed.contains("CREATED (UTC)"))
+        #expect(runs.printed.contains("FINISHED (UTC)"))
+        #expect(runs.printed.contains(createdUTC))
+        let (_, run) = await runTool(["run", String(runID)], database: url)
+        #expect(run.printed.contains("AT (UTC)"))
+        let (_, workers) = await runTool(["workers"], database: url)
+        #expect(workers.printed.contains("HEARTBEAT (UTC)"))
+        let (_, paused) = await runTool(["rate-limits", "pause", "stripe", "--until", "1m"], database: url)
+        #expect(paused.printed.hasSuffix(" UTC\n"))
+        let (_, limits) = await runTool(["rate-limits", "list"], database: url)
+        #expect(limits.printed.contains("PAUSED UNTIL (UTC)"))
+    }
+
     @Test func tickPrintsCounts() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let (code, captured) = await runTool(["tick", "--limit", "10"], database: database.connectionString)
