@@ -104,13 +104,16 @@ enum FlowControlCommands {
                    CASE period WHEN '1 second' THEN 'second' WHEN '1 minute' THEN 'minute'
                                WHEN '1 hour' THEN 'hour' WHEN '1 day' THEN 'day' ELSE period::text END,
                    CASE WHEN dynamic THEN 'per key' ELSE 'static' END,
-                   to_char(available_units, 'FM999999999990.00'), waiting::text,
+                   to_char(available_units, 'FM999999999990.00'),
+                   coalesce(to_char(next_refill_at, 'YYYY-MM-DD HH24:MI:SS.MS'), '-'), waiting::text,
                    coalesce(to_char(paused_until, 'YYYY-MM-DD HH24:MI:SS'), '-')
             FROM sluice.rate_limit_status ORDER BY key
             """)
+        // The next refill shows milliseconds because a limit of more than one unit per second
+        // refills several times a second. It is "-" for a full bucket.
         context.console.printTable(
-            header: ["KEY", "LIMIT", "PERIOD", "KIND", "AVAILABLE", "WAITING", "PAUSED UNTIL (UTC)"],
-            rows: rows.map { row in (0..<7).map { row.text(at: $0) ?? "" } })
+            header: ["KEY", "LIMIT", "PERIOD", "KIND", "AVAILABLE", "NEXT REFILL (UTC)", "WAITING", "PAUSED UNTIL (UTC)"],
+            rows: rows.map { row in (0..<8).map { row.text(at: $0) ?? "" } })
     }
 
     static func concurrency(_ context: CommandContext) async throws -> ExitCode {

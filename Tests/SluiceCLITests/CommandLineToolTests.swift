@@ -291,6 +291,29 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         #expect(limits.printed.contains("PAUSED UNTIL (UTC)"))
     }
 
+    @Test func rateLimitsListShowsNextRefill() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let connection = try await database.connect()
+        try await connection.execute("SELECT sluice.set_rate_limit('full', 10, 'minute')")
+        try await connection.execute("SELECT sluice.set_rate_limit('used', 10, 'minute')")
+        try await connection.execute("UPDATE sluice.rate_limits SET tokens = 0 WHERE key = 'used'")
+        let nextRefill = try await connection.query(
+            "SELECT to_char(next_refill_at, 'YYYY-MM-DD HH24:MI:SS') FROM sluice.rate_limit_status WHERE key = 'used'"
+        )[0].decode(String.self, at: 0)
+        await connection.close()
+
+        let (code, captured) = await runTool(["rate-limits", "list"], database: database.connectionString)
+        #expect(code == .success)
+        // Cells are separated by two or more spaces, and a time contains a single space.
+        let rows = captured.printed.split(separator: "\n").map { $0.split(separator: /\s{2,}/).map(String.init) }
+        #expect(rows.count == 3)
+        #expect(rows.first?[5] == "NEXT REFILL (UTC)")
+        let full = try #require(rows.first { $0.first == "full" })
+        let used = try #require(rows.first { $0.first == "used" })
+        #expect(full[5] == "-")
+        #expect(used[5].hasPrefix(nextRefill))
+    }
+
     @Test func tickPrintsCounts() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let (code, captured) = await runTool(["tick", "--limit", "10"], database: database.connectionString)
