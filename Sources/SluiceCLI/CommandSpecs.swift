@@ -84,7 +84,8 @@ enum HelpText {
     static let exitCodes = """
         Exit codes:
           0  success
-          1  failure: a database error, or the run had already finished (cancel)
+          1  failure: a database error, the run had already finished (cancel), or a
+             server is already running in the directory (dev)
           2  usage error: unknown command or option, missing or invalid value, invalid
              connection string, or a value the database rejects (SQLSTATE SL002, SL004,
              SL100, SL101, 22P02)
