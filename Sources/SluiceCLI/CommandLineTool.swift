@@ -105,9 +105,8 @@ struct CommandLineTool: Sendable {
     private func reportConnectionError(_ error: PostgresError, command: String, databaseOption: String?) -> ExitCode {
         let source = connectionSource(databaseOption: databaseOption)
         let libpqMessage = error.message.trimmingCharacters(in: .whitespacesAndNewlines)
-        if error.kind == .connectionFailed, Self.isConnectionStringError(libpqMessage) {
-            let origin = source.map { "in \($0.name)" } ?? "in libpq's environment variables (PGHOST, PGPORT, ...)"
-            console.printError("sluice \(command): invalid connection string \(origin):")
+        if error.kind == .connectionFailed, let source, PostgresConnection.connectionStringError(source.value) != nil {
+            console.printError("sluice \(command): invalid connection string in \(source.name):")
             console.printError(libpqMessage)
             return .usage
         }
@@ -117,20 +116,6 @@ struct CommandLineTool: Sendable {
             console.printError("Pass --database URL or set DATABASE_URL.")
         }
         return .databaseUnreachable
-    }
-
-    /// Returns whether a failed connect's message is one of libpq's errors for a connection
-    /// string it cannot parse or a connection option with an invalid value.
-    ///
-    /// NOTE: this matches libpq's English messages, as libpq 15.20 prints them. With libpq's
-    /// translations installed and LANG set to another language, these errors exit with 4.
-    static func isConnectionStringError(_ message: String) -> Bool {
-        let patterns = [
-            "missing \"=\" after", "invalid connection option", "unterminated quoted string in connection info string",
-            "invalid percent-encoded token", "forbidden value %00 in percent-encoded value", "invalid URI",
-            "in URI", "URI query parameter", "invalid integer value", "invalid sslmode value",
-        ]
-        return patterns.contains { message.contains($0) }
     }
 
     /// Returns whether `error` comes from a missing schema `sluice` (3F000) or a missing table

@@ -32,6 +32,24 @@ final class LibPQConnection {
         PQfinish(handle)
     }
 
+    /// Returns libpq's message for a connection string it cannot parse, or nil when it parses
+    /// or is a plain database name (see `open`, which passes it with `expand_dbname`).
+    static func connectionStringError(_ connectionString: String) -> String? {
+        let isExpanded = connectionString.contains("=") || connectionString.hasPrefix("postgresql://")
+            || connectionString.hasPrefix("postgres://")
+        guard isExpanded else {
+            return nil
+        }
+        var message: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(connectionString, &message) else {
+            defer { PQfreemem(message) }
+            return message.map { String(cString: $0).trimmingCharacters(in: .whitespacesAndNewlines) }
+                ?? "libpq could not parse the connection string"
+        }
+        PQconninfoFree(options)
+        return nil
+    }
+
     /// Opens a connection and sets the session time zone to UTC, which the `Date` decoder needs.
     ///
     /// - Parameters:

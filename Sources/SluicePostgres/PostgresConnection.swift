@@ -65,6 +65,14 @@ public final class PostgresConnection: @unchecked Sendable {
         return connection
     }
 
+    /// Returns libpq's message for a connection string it cannot parse, or nil when it parses.
+    ///
+    /// A string without `=` that is not a `postgresql://` or `postgres://` URL is a database
+    /// name to libpq, as in `connect`, so it always parses.
+    public static func connectionStringError(_ connectionString: String) -> String? {
+        LibPQConnection.connectionStringError(connectionString)
+    }
+
     /// Opens a connection, runs `body` with it and closes it, whether `body` returns or throws.
     ///
     /// The parameters are those of ``connect(_:applicationName:reconnectPolicy:)``.

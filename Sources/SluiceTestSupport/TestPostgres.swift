@@ -65,7 +65,7 @@ public actor TestPostgres {
                 // CREATE DATABASE ... TEMPLATE fails while any session is connected to the
                 // template, so the connection is closed before the template is used.
                 try await PostgresConnection.withConnection(server.connectionString(database: name)) { connection in
-                    try await connection.execute("CREATE EXTENSION sluice")
+                    _ = try await connection.execute("CREATE EXTENSION sluice")
                 }
                 return name
             }

@@ -232,7 +232,7 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         #expect(captured.errorText.contains("could not connect"))
     }
 
-    @Test(arguments: ["garbage===", "host='unterminated", "postgresql://%zz@/db", "host=/tmp port=abc"])
+    @Test(arguments: ["garbage===", "host='unterminated", "postgresql://%zz@/db"])
     func unparsableConnectionStringExitsUsage(connectionString: String) async {
         let (optionCode, option) = await runTool(["runs", "--database", connectionString], database: nil)
         #expect(optionCode == .usage)
@@ -242,6 +242,14 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         let (environmentCode, environment) = await runTool(["schedules", "list"], database: connectionString)
         #expect(environmentCode == .usage)
         #expect(environment.errorText.hasPrefix("sluice schedules: invalid connection string in DATABASE_URL:\n"))
+    }
+
+    /// libpq parses `port=abc` and rejects the value only when it connects, so the CLI reports
+    /// it as a failed connection, with libpq's message naming the option and the value.
+    @Test func invalidOptionValueExitsUnreachable() async {
+        let (code, captured) = await runTool(["runs", "--database", "host=/tmp port=abc"], database: nil)
+        #expect(code == .databaseUnreachable)
+        #expect(captured.errorText.contains("invalid integer value \"abc\" for connection option \"port\""))
     }
 
     @Test func connectionAdviceOnlyWithoutConnectionString() {
