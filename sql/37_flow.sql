@@ -39,8 +39,8 @@
 -- and cancel release theirs in one sorted pass. A transaction holding slot
 -- rows waits for a run row only when it already holds that run's queue-table
 -- row, so slot rows and run rows cannot wait on each other in a cycle. The
--- exception is an enqueue that cancels two runs of one key (see the NOTE in
--- _open_gates).
+-- exception is a transaction that enqueues twice for one cancel_in_progress
+-- key (see the NOTE in _open_gates).
 
 -- Evaluates a key expression against a run's input and metadata. Returns
 -- NULL when a path matches nothing.
@@ -354,7 +354,8 @@ DECLARE
     v_units integer;
     v_limit integer;
     v_live integer;
-    v_oldest bigint;
+    v_victims bigint[];
+    v_victim bigint;
     v_cancelling jsonb := '[]';
     v_parked_on text;
 BEGIN
@@ -430,25 +431,41 @@ BEGIN
     -- cancel of a victim waits for the victim's ready row or lease, and
     -- claims and completions that hold those wait for the key's slot row.
     -- An enqueue that held the slot row here deadlocked with them.
-    -- NOTE: cancelling a running run locks the slot rows of its keys until commit.
-    -- A transaction that then cancels a second run of that key (max lowered,
-    -- or several enqueues in one transaction) can still deadlock with a claim
-    -- or completion of the second run.
+    --
+    -- Cancelling a running run locks the slot rows of its keys until commit.
+    -- So when the key is over its maximum by several runs (the maximum was
+    -- lowered), the queue rows of all of them are locked first, in the order
+    -- sluice.cancel uses, and only then are they cancelled one by one
+    -- (cancel_in_progress_two_victims).
+    -- NOTE: several enqueues in one transaction still cancel one after the
+    -- other. The first holds the slot row while a later one waits for its
+    -- victim's rows, which a claim or completion of that victim can hold
+    -- while it waits for the slot row: PostgreSQL then aborts one of them.
     FOR v_rule IN
         SELECT c FROM pg_catalog.jsonb_array_elements(v_cancelling) c ORDER BY c ->> 'gate_key'
     LOOP
         PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sluice.cancel_strategy'),
                                                  pg_catalog.hashtext(v_rule ->> 'gate_key'));
         LOOP
-            SELECT count(*), min(g.run_id) FILTER (WHERE g.run_id <> p_run_id)
-            INTO v_live, v_oldest
+            SELECT count(*) INTO v_live
             FROM sluice.run_gates g WHERE g.gate_key = v_rule ->> 'gate_key' AND g.kind = 'concurrency';
             EXIT WHEN v_live <= ((v_rule -> 'rule') ->> 'max')::integer;
             IF (v_rule -> 'rule') ->> 'strategy' = 'cancel_newest' THEN
                 DELETE FROM sluice.run_gates g WHERE g.run_id = p_run_id;
                 RETURN 'cancelled';
             END IF;
-            PERFORM sluice.cancel(v_oldest, format('cancelled by newer run %s of the same concurrency key', p_run_id));
+            v_victims := ARRAY(SELECT g.run_id FROM sluice.run_gates g
+                               WHERE g.gate_key = v_rule ->> 'gate_key' AND g.kind = 'concurrency'
+                                 AND g.run_id <> p_run_id
+                               ORDER BY g.run_id
+                               LIMIT v_live - ((v_rule -> 'rule') ->> 'max')::integer);
+            PERFORM FROM sluice.held h WHERE h.run_id = ANY (v_victims) ORDER BY h.run_id FOR UPDATE;
+            PERFORM FROM sluice.ready r WHERE r.run_id = ANY (v_victims) ORDER BY r.run_id FOR UPDATE;
+            PERFORM FROM sluice.delayed d WHERE d.run_id = ANY (v_victims) ORDER BY d.run_id FOR UPDATE;
+            PERFORM FROM sluice.leases l WHERE l.run_id = ANY (v_victims) ORDER BY l.run_id FOR UPDATE;
+            FOREACH v_victim IN ARRAY v_victims LOOP
+                PERFORM sluice.cancel(v_victim, format('cancelled by newer run %s of the same concurrency key', p_run_id));
+            END LOOP;
         END LOOP;
     END LOOP;
     RETURN CASE WHEN v_parked_on IS NULL THEN 'ready' ELSE v_parked_on END;
