@@ -127,7 +127,7 @@ struct ArgumentParser: Sendable {
                     index += 1
                 } else {
                     throw CommandLineUsageError(
-                        message: "missing value for --\(name); expected \(option.valueName!)", command: spec?.name)
+                        message: "missing value for --\(name) \(option.valueName!): \(option.help)", command: spec?.name)
                 }
                 continue
             }

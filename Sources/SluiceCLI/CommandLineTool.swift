@@ -20,7 +20,7 @@ struct CommandLineTool: Sendable {
         do {
             parsed = try CommandSpecs.parser.parse(arguments)
         } catch let error as CommandLineUsageError {
-            console.printError("sluice: \(error.message)")
+            console.printError("sluice\(error.command.map { " \($0)" } ?? ""): \(error.message)")
             console.printError("Run 'sluice \(error.command.map { "\($0) " } ?? "")--help' for usage.")
             return .usage
         } catch {

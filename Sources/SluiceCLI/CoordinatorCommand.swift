@@ -1,3 +1,4 @@
+import Foundation
 import Sluice
 import SluiceCoordinator
 import SluicePostgres
@@ -21,7 +22,7 @@ enum CoordinatorCommand {
     ) async throws {
         let coordinator = Coordinator(connectionString: connectionString, options: options, logger: logger)
         let signals = SignalWaiter { signalNumber in
-            logger.info("stopping on signal", ["signal": String(signalNumber)])
+            logger.info("stopping on signal", ["signal": signalNumber == SIGINT ? "SIGINT" : "SIGTERM"])
             coordinator.stop()
         }
         await coordinator.run()

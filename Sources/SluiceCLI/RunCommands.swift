@@ -59,12 +59,12 @@ enum RunCommands {
                     + "'attempt', r.attempt, 'max_attempts', r.max_attempts, 'priority', r.priority, "
                     + "'created_at', r.created_at, 'run_at', r.run_at, 'started_at', r.started_at, "
                     + "'finished_at', r.finished_at, 'worker_id', r.worker_id, 'idempotency_key', r.idempotency_key, "
-                    + "'input', r.input, 'output', r.output, 'error', r.error, "
+                    + "'input', r.input, 'metadata', r.metadata, 'output', r.output, 'error', r.error, "
                     + "'timeline', (SELECT coalesce(jsonb_agg(jsonb_build_object('event', t.event, 'at', t.at, "
                     + "'attempt', t.attempt, 'detail', t.detail) ORDER BY t.at, t.event), '[]') "
                     + "FROM sluice.run_timeline t WHERE t.run_id = r.id))::text, "
                     + "r.task, r.status::text, r.attempt::text || ' of ' || r.max_attempts, r.input::text, "
-                    + "r.output::text, r.error::text "
+                    + "r.output::text, r.error::text, r.metadata::text "
                     + "FROM sluice.runs r WHERE r.id = $1", [id])
             guard let row = rows.first else {
                 throw CommandError(message: "run \(id) not found", exitCode: .notFound)
@@ -78,6 +78,9 @@ enum RunCommands {
             context.console.print("  status:   \(row.text(at: 2) ?? "")")
             context.console.print("  attempt:  \(row.text(at: 3) ?? "")")
             context.console.print("  input:    \(row.text(at: 4) ?? "")")
+            if let metadata = row.text(at: 7), metadata != "{}" {
+                context.console.print("  metadata: \(metadata)")
+            }
             if let output = row.text(at: 5) {
                 context.console.print("  output:   \(output)")
             }

@@ -81,6 +81,13 @@ import Testing
         #expect(throws: CommandLineUsageError.self) { try parser.parse(["runs", "--limit"]) }
     }
 
+    @Test func missingValueNamesCommandAndRange() async {
+        let (code, captured) = await runTool(["runs", "--limit"], database: nil)
+        #expect(code == .usage)
+        #expect(captured.errorText.hasPrefix(
+            "sluice runs: missing value for --limit N: Most runs to list, 1 to 10000. Default: 50\n"))
+    }
+
     @Test func valueForFlagRejected() {
         #expect(throws: CommandLineUsageError.self) { try parser.parse(["runs", "--json=yes"]) }
     }

@@ -81,6 +81,23 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         await connection.close()
     }
 
+    @Test func runShowsMetadata() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        try await PostgresConnection.withConnection(database.connectionString) { connection in
+            try await connection.execute("SELECT sluice.define_task('send-mail')")
+            let rows = try await connection.query(
+                "SELECT sluice.enqueue('send-mail', '{}', metadata => '{\"job\": \"j-7\"}')")
+            let runID = try rows[0].decode(Int64.self, at: 0)
+
+            let (code, shown) = await runTool(["run", String(runID)], database: database.connectionString)
+            #expect(code == .success)
+            #expect(shown.printed.contains("  metadata: {\"job\": \"j-7\"}\n"))
+            let (_, json) = await runTool(["run", String(runID), "--json"], database: database.connectionString)
+            let detail = try JSONSerialization.jsonObject(with: Data(json.printed.utf8)) as? [String: Any]
+            #expect((detail?["metadata"] as? [String: Any])?["job"] as? String == "j-7")
+        }
+    }
+
     @Test func unknownIdsExitNotFound() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let url = database.connectionString
