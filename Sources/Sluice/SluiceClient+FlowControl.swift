@@ -17,23 +17,14 @@ extension SluiceClient {
     public func setRateLimit(_ key: String, limit: Int, per period: RateLimitPeriod) async throws {
         try FlowValidation.checkStaticName(key)
         try FlowValidation.checkInteger("rate limit for key \"\(key)\"", limit, in: 1...1_000_000_000)
-        do {
-            try await connection.execute("SELECT sluice.set_rate_limit($1, $2, $3)", [key, limit, period.rawValue])
-        } catch {
-            throw SluiceError.from(error)
-        }
+        _ = try await query("SELECT sluice.set_rate_limit($1, $2, $3)", [key, limit, period.rawValue])
     }
 
     /// Deletes the rate limit `key` (`sluice.delete_rate_limit`); the runs waiting on it go back
     /// to the ready queue. Returns false when no such limit exists.
     @discardableResult
     public func deleteRateLimit(_ key: String) async throws -> Bool {
-        do {
-            let rows = try await connection.query("SELECT sluice.delete_rate_limit($1)", [key])
-            return try rows[0].decode(Bool.self, at: 0)
-        } catch {
-            throw SluiceError.from(error)
-        }
+        return try await queryValue(Bool.self, "SELECT sluice.delete_rate_limit($1)", [key])
     }
 
     /// Stops the rate limit `key` from admitting runs until `date`
@@ -41,11 +32,7 @@ extension SluiceClient {
     ///
     /// - Throws: `SluiceError` with code `SL004` when no such limit exists.
     public func pauseRateLimit(_ key: String, until date: Date) async throws {
-        do {
-            try await connection.execute("SELECT sluice.pause_rate_limit($1, $2::timestamptz)", [key, date])
-        } catch {
-            throw SluiceError.from(error)
-        }
+        _ = try await query("SELECT sluice.pause_rate_limit($1, $2::timestamptz)", [key, date])
     }
 
     /// Stops the rate limit `key` from admitting runs for `duration`, counted on the database
@@ -59,39 +46,26 @@ extension SluiceClient {
                 code: .invalidOption,
                 message: "invalid pause duration for rate limit \"\(key)\": \(duration); it must be positive")
         }
-        do {
-            try await connection.execute(
+        _ = try await query(
                 "SELECT sluice.pause_rate_limit($1, sluice.now() + $2::interval)", [key, duration.intervalText])
-        } catch {
-            throw SluiceError.from(error)
-        }
     }
 
     /// Ends a pause of the rate limit `key` (`sluice.resume_rate_limit`).
     ///
     /// - Throws: `SluiceError` with code `SL004` when no such limit exists.
     public func resumeRateLimit(_ key: String) async throws {
-        do {
-            try await connection.execute("SELECT sluice.resume_rate_limit($1)", [key])
-        } catch {
-            throw SluiceError.from(error)
-        }
+        _ = try await query("SELECT sluice.resume_rate_limit($1)", [key])
     }
 
     /// Returns every rate limit bucket, static and per key, ordered by key
     /// (`sluice.rate_limit_status`).
     public func rateLimits() async throws -> [RateLimitStatus] {
-        let rows: PostgresRows
-        do {
-            rows = try await connection.query(
-                """
-                SELECT key, max_units, extract(epoch FROM period)::float8, dynamic, available_units,
-                       next_refill_at, waiting, paused_until
-                FROM sluice.rate_limit_status ORDER BY key
-                """)
-        } catch {
-            throw SluiceError.from(error)
-        }
+        let rows = try await query(
+            """
+            SELECT key, max_units, extract(epoch FROM period)::float8, dynamic, available_units,
+                   next_refill_at, waiting, paused_until
+            FROM sluice.rate_limit_status ORDER BY key
+            """)
         return try rows.map { row in
             RateLimitStatus(
                 key: try row.decode(String.self, at: 0), limit: try row.decode(Int.self, at: 1),
@@ -109,17 +83,12 @@ extension SluiceClient {
     ///
     /// - Parameter task: only this task's keys; default nil (every task).
     public func concurrencyStatus(task: String? = nil) async throws -> [ConcurrencyStatus] {
-        let rows: PostgresRows
-        do {
-            rows = try await connection.query(
-                """
-                SELECT task, rule, key, max_running, running, waiting
-                FROM sluice.concurrency_status WHERE $1::text IS NULL OR task = $1
-                ORDER BY task, rule, key
-                """, [task])
-        } catch {
-            throw SluiceError.from(error)
-        }
+        let rows = try await query(
+            """
+            SELECT task, rule, key, max_running, running, waiting
+            FROM sluice.concurrency_status WHERE $1::text IS NULL OR task = $1
+            ORDER BY task, rule, key
+            """, [task])
         return try rows.map { row in
             ConcurrencyStatus(
                 task: try row.decode(String.self, at: 0), rule: try row.decode(Int.self, at: 1),

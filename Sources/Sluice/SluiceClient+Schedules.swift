@@ -50,14 +50,9 @@ extension SluiceClient {
         }
         let inputJSON = try JSONPayload.encodeObject(input, what: "input of schedule \(name)")
         let metadataJSON = try JSONPayload.encodeObject(metadata, what: "metadata of schedule \(name)")
-        do {
-            let rows = try await connection.query(
-                "SELECT sluice.create_schedule($1, $2, $3, $4::jsonb, $5, $6::jsonb, $7, $8)",
-                [name, cron, task.name, inputJSON, timeZone, metadataJSON, priority, missed.rawValue])
-            return try rows[0].decode(Date?.self, at: 0)
-        } catch {
-            throw SluiceError.from(error)
-        }
+        return try await queryValue(
+            Date?.self, "SELECT sluice.create_schedule($1, $2, $3, $4::jsonb, $5, $6::jsonb, $7, $8)",
+            [name, cron, task.name, inputJSON, timeZone, metadataJSON, priority, missed.rawValue])
     }
 
     /// Pauses schedule `name`: no fire time enqueues a run until `resumeSchedule`. Returns false
@@ -66,12 +61,7 @@ extension SluiceClient {
     /// - Throws: `SluiceError` with code `SL102` for an unknown schedule.
     @discardableResult
     public func pauseSchedule(_ name: String) async throws -> Bool {
-        do {
-            let rows = try await connection.query("SELECT sluice.pause_schedule($1)", [name])
-            return try rows[0].decode(Bool.self, at: 0)
-        } catch {
-            throw SluiceError.from(error)
-        }
+        return try await queryValue(Bool.self, "SELECT sluice.pause_schedule($1)", [name])
     }
 
     /// Resumes schedule `name` at its first fire time after now and returns that time. Fire
@@ -80,38 +70,24 @@ extension SluiceClient {
     /// - Throws: `SluiceError` with code `SL102` for an unknown schedule.
     @discardableResult
     public func resumeSchedule(_ name: String) async throws -> Date {
-        do {
-            let rows = try await connection.query("SELECT sluice.resume_schedule($1)", [name])
-            return try rows[0].decode(Date.self, at: 0)
-        } catch {
-            throw SluiceError.from(error)
-        }
+        return try await queryValue(Date.self, "SELECT sluice.resume_schedule($1)", [name])
     }
 
     /// Deletes schedule `name` and its fire history. Runs it enqueued are kept.
     ///
     /// - Throws: `SluiceError` with code `SL102` for an unknown schedule.
     public func deleteSchedule(_ name: String) async throws {
-        do {
-            try await connection.execute("SELECT sluice.delete_schedule($1)", [name])
-        } catch {
-            throw SluiceError.from(error)
-        }
+        _ = try await query("SELECT sluice.delete_schedule($1)", [name])
     }
 
     /// Returns every cron schedule, ordered by name.
     public func schedules() async throws -> [ScheduleInfo] {
-        let rows: PostgresRows
-        do {
-            rows = try await connection.query(
-                """
-                SELECT name, expression, time_zone, task, missed, state = 'paused', paused_reason, next_fire_at,
-                       last_fired_at, last_run_id, last_run_status::text, input, metadata, priority
-                FROM sluice.schedule_status ORDER BY name
-                """)
-        } catch {
-            throw SluiceError.from(error)
-        }
+        let rows = try await query(
+            """
+            SELECT name, expression, time_zone, task, missed, state = 'paused', paused_reason, next_fire_at,
+                   last_fired_at, last_run_id, last_run_status::text, input, metadata, priority
+            FROM sluice.schedule_status ORDER BY name
+            """)
         return try rows.map { row in
             let missedText = try row.decode(String.self, at: 4)
             guard let missed = MissedFirePolicy(rawValue: missedText) else {
@@ -156,11 +132,7 @@ extension SluiceClient {
     /// - Throws: `SluiceError` with code `SL003` for an unknown run and `SL103` for a run that
     ///   started or finished.
     public func reschedule(runID: Int64, to date: Date) async throws {
-        do {
-            try await connection.execute("SELECT sluice.reschedule_run($1, $2)", [runID, date])
-        } catch {
-            throw SluiceError.from(error, runID: runID)
-        }
+        _ = try await query("SELECT sluice.reschedule_run($1, $2)", [runID, date], runID: runID)
     }
 
     /// Cancels run `runID`, which has not started yet (`sluice.delete_scheduled_run`).
@@ -168,10 +140,6 @@ extension SluiceClient {
     /// - Throws: `SluiceError` with code `SL003` for an unknown run and `SL103` for a run that
     ///   started or finished; cancel a started run with `cancel(runID:reason:)`.
     public func deleteScheduledRun(_ runID: Int64) async throws {
-        do {
-            try await connection.execute("SELECT sluice.delete_scheduled_run($1)", [runID])
-        } catch {
-            throw SluiceError.from(error, runID: runID)
-        }
+        _ = try await query("SELECT sluice.delete_scheduled_run($1)", [runID], runID: runID)
     }
 }
