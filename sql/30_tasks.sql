@@ -63,7 +63,13 @@ BEGIN
            excluded.rate_limits, excluded.affinity);
 
     -- A changed maximum applies to the existing keys of each rule; the
-    -- coordinator hands newly free slots to held runs on its next tick.
+    -- coordinator hands newly free slots to held runs on its next tick. The
+    -- rows are locked in key order first, the order claims lock them in.
+    PERFORM FROM sluice.concurrency_slots s
+    WHERE s.task = define_task.name AND s.rule < pg_catalog.jsonb_array_length(v_concurrency)
+      AND s.max_running <> (v_concurrency -> s.rule ->> 'max')::integer
+    ORDER BY s.gate_key
+    FOR UPDATE;
     UPDATE sluice.concurrency_slots s SET max_running = (v_concurrency -> s.rule ->> 'max')::integer
     WHERE s.task = define_task.name AND s.rule < pg_catalog.jsonb_array_length(v_concurrency)
       AND s.max_running <> (v_concurrency -> s.rule ->> 'max')::integer;

@@ -192,12 +192,15 @@ BEGIN
     -- the common path pays for every function call and statement
     -- (bench/RESULTS.md). The functions still raise the errors.
     --
-    -- The worker row stays locked until commit, so two claims for one worker
-    -- cannot both count its free slots before either has leased a run
-    -- (claim_vs_claim_same_worker). It is the first row a claim locks, as in
-    -- stop_worker and expire_leases, so stopping a worker waits for its claim
-    -- instead of deadlocking with it (claim_vs_reaper_deadlock).
-    SELECT * INTO v_worker FROM sluice.workers w WHERE w.id = claim.worker_id FOR NO KEY UPDATE;
+    -- Claims of one worker take turns on a transaction advisory lock, so two
+    -- of them cannot both count its free slots before either has leased a
+    -- run (claim_vs_claim_same_worker). It is not the worker's row lock: a
+    -- claim can wait long for gate rows that an application's cancel holds,
+    -- and heartbeats and the reaper, which update that row, must not wait
+    -- for it.
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sluice.claim'),
+                                             pg_catalog.hashtext(claim.worker_id::text));
+    SELECT * INTO v_worker FROM sluice.workers w WHERE w.id = claim.worker_id;
     IF NOT FOUND OR v_worker.stopped_at IS NOT NULL THEN
         v_worker := sluice._live_worker(claim.worker_id);
     END IF;

@@ -39,9 +39,9 @@ BEGIN
     -- run is therefore cancelled only in the state whose queue row this pass
     -- removed (the lease of its current attempt when running), and otherwise
     -- the pass starts over. Cancelling it anyway left a lease, a ready row and
-    -- a concurrency slot behind a cancelled run (cancel_vs_retry_claim). A
-    -- live run always has one of those rows, so a run that has none after ten
-    -- passes is cancelled as it is, rather than never.
+    -- a concurrency slot behind a cancelled run (cancel_vs_retry_claim). Each
+    -- pass that misses means the run moved during it, so after ten the cancel
+    -- gives up with a retryable error rather than leave such a state.
     LOOP
         v_pass := v_pass + 1;
         PERFORM FROM sluice.held h WHERE h.run_id = cancel.run_id FOR UPDATE;
@@ -57,13 +57,12 @@ BEGIN
         SET status = 'cancelled', finished_at = v_now, worker_id = NULL,
             error = sluice._error_document(coalesce(cancel.reason, 'cancelled'), 'cancelled', NULL)
         WHERE r.id = cancel.run_id
-          AND CASE WHEN v_pass = 10 THEN r.status IN ('scheduled', 'queued', 'running') ELSE
-              CASE r.status
+          AND CASE r.status
                   WHEN 'scheduled' THEN v_delayed
                   WHEN 'queued' THEN v_ready OR v_held
                   WHEN 'running' THEN r.attempt = v_lease_attempt
                   ELSE false
-              END END
+              END
         RETURNING r.watched INTO v_watched;
         EXIT WHEN FOUND;
 
@@ -73,6 +72,11 @@ BEGIN
         END IF;
         IF v_status NOT IN ('scheduled', 'queued', 'running') THEN
             RETURN false;
+        END IF;
+        IF v_pass = 10 THEN
+            RAISE EXCEPTION 'run % changed state during each of 10 attempts to cancel it', cancel.run_id
+                USING ERRCODE = 'serialization_failure',
+                      HINT = 'Nothing was cancelled; call sluice.cancel again.';
         END IF;
     END LOOP;
 
@@ -116,7 +120,6 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_status sluice.run_status;
-    v_pass integer := 0;
 BEGIN
     UPDATE sluice.runs r SET watched = true
     WHERE r.id = watch_run.run_id AND r.status IN ('scheduled', 'queued', 'running') AND NOT r.watched;

@@ -57,6 +57,7 @@ DECLARE
     v_now timestamptz := sluice.now();
     v_lease record;
     v_expired bigint[];
+    v_stopped uuid[];
     v_count integer := 0;
 BEGIN
     -- Workers silent for longer than their lease timeout are stopped first,
@@ -67,7 +68,7 @@ BEGIN
         WHERE w.stopped_at IS NULL AND w.heartbeat_at < v_now - w.lease_timeout
         RETURNING w.id
     )
-    DELETE FROM sluice.waiting_workers ww USING stopped s WHERE ww.worker_id = s.id;
+    SELECT pg_catalog.array_agg(s.id) INTO v_stopped FROM stopped s;
 
     SELECT pg_catalog.array_agg(x.run_id) INTO v_expired
     FROM (SELECT l.run_id
@@ -76,6 +77,7 @@ BEGIN
           LIMIT p_limit
           FOR UPDATE OF l SKIP LOCKED) x;
     IF v_expired IS NULL THEN
+        DELETE FROM sluice.waiting_workers ww WHERE ww.worker_id = ANY (v_stopped);
         RETURN 0;
     END IF;
     PERFORM sluice._lock_gates(v_expired);
@@ -102,6 +104,9 @@ BEGIN
             true, v_now, v_lease.gated);
         v_count := v_count + 1;
     END LOOP;
+    -- Last, after the gate rows: a claim by a stopped worker may hold those
+    -- while it waits to mark itself waiting (claim_vs_reaper_deadlock).
+    DELETE FROM sluice.waiting_workers ww WHERE ww.worker_id = ANY (v_stopped);
     RETURN v_count;
 END
 $$;

@@ -352,8 +352,8 @@ BEGIN
     SELECT r.run_id, r.queue, r.task, r.priority, v_first - 1 + pg_catalog.row_number() OVER (ORDER BY r.position),
            r.ready_at, r.schedule_deadline, r.gated
     FROM sluice.ready r WHERE ((r.position >> 32) & 1) = v_old;
-    INSERT INTO sluice.leases (run_id, worker_id, attempt, started_at, deadline, slot_cost, generation)
-    SELECT l.run_id, l.worker_id, l.attempt, l.started_at, l.deadline, l.slot_cost, v_current
+    INSERT INTO sluice.leases (run_id, worker_id, attempt, started_at, deadline, slot_cost, gated, generation)
+    SELECT l.run_id, l.worker_id, l.attempt, l.started_at, l.deadline, l.slot_cost, l.gated, v_current
     FROM sluice.leases l WHERE l.generation = v_old;
     EXECUTE format('TRUNCATE sluice.ready_%s, sluice.leases_%s', v_old, v_old);
     RETURN true;

@@ -605,13 +605,17 @@ $$;
 -- rows are created here, by claims, rather than at enqueue: two enqueues
 -- creating the same new keys in different orders would wait on each other's
 -- uncommitted inserts until the deadlock detector stepped in.
+--
+-- A run keeps the gates it was enqueued with. When the task has no rule at
+-- a key's position any more (a deploy removed it), the key's row gets no
+-- limit, so that the run starts instead of failing every claim of its worker.
 CREATE FUNCTION sluice._ensure_slots(p_gate_keys text[]) RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
     INSERT INTO sluice.concurrency_slots (gate_key, task, rule, key, max_running)
     SELECT k.gate_key, k.parts ->> 0, (k.parts ->> 1)::smallint, k.parts ->> 2,
-           (t.concurrency -> ((k.parts ->> 1)::integer) ->> 'max')::integer
+           coalesce((t.concurrency -> ((k.parts ->> 1)::integer) ->> 'max')::integer, 2147483647)
     FROM (SELECT DISTINCT g AS gate_key, g::jsonb AS parts FROM unnest(p_gate_keys) AS g) k
     JOIN sluice.tasks t ON t.name = k.parts ->> 0
     WHERE NOT EXISTS (SELECT FROM sluice.concurrency_slots s WHERE s.gate_key = k.gate_key)

@@ -259,3 +259,27 @@ SELECT sluice.complete(:d1, 2, '{}') AS first_completed;
 SELECT running AS slot_in_use FROM sluice.concurrency_slots WHERE key = 'x';
 SELECT count(*) AS holders_left FROM sluice.concurrency_holders h WHERE h.run_id IN (:d1, :d2);
 SELECT count(*) AS gates_left FROM sluice.run_gates g WHERE g.run_id IN (:d1, :d2);
+
+-- A shed copies the live leases with their gated flag, so a completion
+-- after it still hands the key's slot to the held run.
+SELECT sluice.define_task('shed_keyed', concurrency => '{"key": "k", "max": 1}');
+SELECT sluice.register_worker('shw', ARRAY['shed_keyed'], slots => 10) AS shw \gset
+SELECT sluice.enqueue('shed_keyed', '{}') AS sh1 \gset
+SELECT sluice.enqueue('shed_keyed', '{}') AS sh2 \gset
+SELECT array_agg(run_id) = ARRAY[:sh1]::bigint[] AS first_starts FROM sluice.claim(:'shw', 10);
+SELECT sluice.shed_dead_rows(min_dead => 0, min_snapshot_age => 0) AS shed;
+SELECT gated AS lease_still_gated FROM sluice.leases WHERE run_id = :sh1;
+SELECT sluice.complete(:sh1, 1, '{}') AS completed;
+SELECT array_agg(run_id) = ARRAY[:sh2]::bigint[] AS held_run_starts FROM sluice.claim(:'shw', 10);
+
+-- A gated run whose rule a deploy removed before any claim of its key gets
+-- a slot row without a limit. It starts, and the claims of its worker do
+-- not fail for every other task.
+SELECT sluice.define_task('dropped_rule', concurrency => '{"key": "k", "max": 1}');
+SELECT sluice.define_task('beside');
+SELECT sluice.register_worker('drw', ARRAY['dropped_rule', 'beside'], slots => 10) AS drw \gset
+SELECT sluice.enqueue('dropped_rule', '{}') AS dr1 \gset
+SELECT sluice.define_task('dropped_rule');
+SELECT sluice.enqueue('beside', '{}') AS bs1 \gset
+SELECT array_agg(run_id ORDER BY run_id) = ARRAY[:dr1, :bs1]::bigint[] AS both_start FROM sluice.claim(:'drw', 10);
+SELECT max_running FROM sluice.concurrency_slots WHERE task = 'dropped_rule';
