@@ -57,6 +57,10 @@ BEGIN
     IF coalesce(pg_catalog.cardinality(register_worker.tasks), 0) = 0 THEN
         PERFORM sluice._invalid_option('tasks', 'an empty list', 'A worker runs at least one task.');
     END IF;
+    IF pg_catalog.cardinality(register_worker.queues) = 0 THEN
+        PERFORM sluice._invalid_option('queues', 'an empty list',
+                                       'A worker claims from at least one queue; NULL means the queues of its tasks.');
+    END IF;
     FOREACH v_task IN ARRAY register_worker.tasks LOOP
         v_slot_cost := (sluice._task(v_task)).slot_cost;
         IF v_slot_cost > register_worker.slots THEN

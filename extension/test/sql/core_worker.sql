@@ -19,6 +19,7 @@ SELECT sluice.register_worker('w2', ARRAY['no-such-task']);
 SELECT sluice.register_worker('w2', ARRAY[]::text[]);
 SELECT sluice.register_worker('w2', ARRAY['email'], slots => 0);
 SELECT sluice.register_worker('w2', ARRAY['email'], lease_timeout => '0');
+SELECT sluice.register_worker('w2', ARRAY['email'], queues => ARRAY[]::text[]);
 SELECT sluice.define_task('costly', slot_cost => 3);
 SELECT sluice.register_worker('w2', ARRAY['email', 'costly'], slots => 2);
 
