@@ -59,16 +59,17 @@ BEGIN
     END IF;
     IF pg_catalog.cardinality(register_worker.queues) = 0 THEN
         PERFORM sluice._invalid_option('queues', 'an empty list',
-                                       'A worker claims from at least one queue; NULL means the queues of its tasks.');
+                                       'A worker claims from at least one queue. Pass NULL to claim from the queues of its tasks.');
     END IF;
     FOREACH v_task IN ARRAY register_worker.tasks LOOP
         v_slot_cost := (sluice._task(v_task)).slot_cost;
         IF v_slot_cost > register_worker.slots THEN
-            RAISE EXCEPTION 'worker % has % slots, fewer than the slot cost % of task %', register_worker.name,
-                            register_worker.slots, v_slot_cost, pg_catalog.quote_literal(v_task)
+            RAISE EXCEPTION 'worker % has % slots, fewer than the slot cost % of task %',
+                            pg_catalog.quote_literal(register_worker.name), register_worker.slots, v_slot_cost,
+                            pg_catalog.quote_literal(v_task)
                 USING ERRCODE = 'SL004',
-                      DETAIL = 'A run of that task could never start on this worker.',
-                      HINT = 'Give the worker at least as many slots as its costliest task takes.';
+                      DETAIL = 'A worker needs at least as many slots as the slot cost of each of its tasks.',
+                      HINT = format('Register the worker with slots => %s or more.', v_slot_cost);
         END IF;
     END LOOP;
 
@@ -360,8 +361,8 @@ BEGIN
             ), leased AS (
                 -- Each lease takes the slot cost its run was chosen with. Only the
                 -- run-by-run admission can accept costs other than 1, and it fills
-                -- v_costs. Reading the task again here let a define_task that
-                -- committed during the claim put the worker over its slots
+                -- v_costs. A lease that read the task again could put the worker
+                -- over its slots when a define_task commits during the claim
                 -- (claim_vs_define_slot_cost).
                 INSERT INTO sluice.leases (run_id, worker_id, attempt, started_at, deadline, slot_cost, gated, generation)
                 SELECT s.id, claim.worker_id, s.attempt, v_now, v_now + t.execution_timeout,
@@ -376,11 +377,12 @@ BEGIN
             ORDER BY s.id;
             GET DIAGNOSTICS v_started = ROW_COUNT;
 
-            -- A run accepted here but not started was no longer queued: its ready row
-            -- outlived its state. sluice.cancel removes the row of the state it cancels
-            -- (cancel_vs_retry_claim), so this is a safeguard: the concurrency slots the
-            -- run took go back. Rate-limit tokens do not, since a finished run's gates
-            -- are gone and with them what it took; the bucket refills.
+            -- A run accepted here that did not start had left the queued state while its
+            -- ready row remained. sluice.cancel deletes the queue row of the state it
+            -- cancels (cancel_vs_retry_claim), so this branch is a safeguard. It returns
+            -- the concurrency slots the run took.
+            -- NOTE: rate-limit tokens it took are not returned, so that bucket is short
+            -- by those units until it refills.
             IF v_started < pg_catalog.cardinality(v_accepted) AND pg_catalog.cardinality(v_gated_accepted) > 0 THEN
                 PERFORM sluice._release_slots(ARRAY(
                     SELECT a.run_id FROM unnest(v_gated_accepted) AS a(run_id)
@@ -670,9 +672,8 @@ COMMENT ON FUNCTION sluice.heartbeat(uuid, bigint[]) IS
     'Records that a worker is alive. Returns those of the given run ids that the worker no longer holds '
     '(cancelled, expired or finished elsewhere), so it stops them. Raises SL005 for a stopped or unknown worker.';
 
--- Lease expiry and graceful stops share this: it releases the leases of
--- worker p_worker_id (all of them, or those past their deadline) and sends
--- each run to retry or failure. Returns the number of runs released.
+-- Releases every lease of worker p_worker_id for stop_worker and sends each
+-- run to retry or failure. Returns the number of runs released.
 CREATE FUNCTION sluice._release_leases(p_worker_id uuid, p_error jsonb, p_now timestamptz) RETURNS integer
 LANGUAGE plpgsql
 AS $$
@@ -698,6 +699,7 @@ AS $$
 DECLARE
     v_now timestamptz := sluice.now();
     v_worker sluice.workers;
+    v_released integer;
 BEGIN
     UPDATE sluice.workers w SET stopped_at = v_now, stop_reason = coalesce(stop_worker.reason, 'stopped')
     WHERE w.id = stop_worker.worker_id AND w.stopped_at IS NULL
@@ -705,11 +707,14 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM sluice._live_worker(stop_worker.worker_id);
     END IF;
-    DELETE FROM sluice.waiting_workers w WHERE w.worker_id = stop_worker.worker_id;
-    RETURN sluice._release_leases(stop_worker.worker_id,
+    v_released := sluice._release_leases(stop_worker.worker_id,
         sluice._error_document(format('worker %s (%s) stopped while the attempt ran', v_worker.name,
                                       stop_worker.worker_id), 'worker_stopped', NULL),
         v_now);
+    -- After the gate rows that releasing the leases locked, as in expire_leases:
+    -- a claim of this worker may hold one while it marks itself waiting.
+    DELETE FROM sluice.waiting_workers w WHERE w.worker_id = stop_worker.worker_id;
+    RETURN v_released;
 END
 $$;
 

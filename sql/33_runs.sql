@@ -33,15 +33,16 @@ BEGIN
     -- moves it from held to ready in its own transaction. Waiting for the held
     -- row lets the ready row's delete below see that move.
     --
-    -- Each delete reads with its own snapshot, so the run can move between
-    -- them: a failed attempt retried with no backoff goes back to ready after
+    -- Each statement reads with its own snapshot, so the run can move between
+    -- them. A failed attempt retried with no backoff goes back to ready after
     -- the ready delete, and a claim can start it before the lease delete. The
     -- run is therefore cancelled only in the state whose queue row this pass
-    -- removed (the lease of its current attempt when running), and otherwise
-    -- the pass starts over. Cancelling it anyway left a lease, a ready row and
-    -- a concurrency slot behind a cancelled run (cancel_vs_retry_claim). Each
-    -- pass that misses means the run moved during it, so after ten the cancel
-    -- gives up with a retryable error rather than leave such a state.
+    -- found: deleted, or locked for a held run, and for a running run the
+    -- lease of its current attempt. Otherwise the pass starts over. Cancelling
+    -- it anyway would leave a lease, a ready row and a concurrency slot behind
+    -- a cancelled run (cancel_vs_retry_claim). A pass that misses means the run
+    -- moved during it, so after ten the cancel raises a retryable error rather
+    -- than leave such a state.
     LOOP
         v_pass := v_pass + 1;
         PERFORM FROM sluice.held h WHERE h.run_id = cancel.run_id FOR UPDATE;
@@ -74,9 +75,10 @@ BEGIN
             RETURN false;
         END IF;
         IF v_pass = 10 THEN
-            RAISE EXCEPTION 'run % changed state during each of 10 attempts to cancel it', cancel.run_id
+            RAISE EXCEPTION 'run % changed state during each of 10 passes of the cancel', cancel.run_id
                 USING ERRCODE = 'serialization_failure',
-                      HINT = 'Nothing was cancelled; call sluice.cancel again.';
+                      DETAIL = 'Each pass found the run in another state than the queue row it removed.',
+                      HINT = 'Nothing was cancelled. Call sluice.cancel again.';
         END IF;
     END LOOP;
 
@@ -93,8 +95,9 @@ END
 $$;
 
 COMMENT ON FUNCTION sluice.cancel(bigint, text) IS
-    'Cancels a run that has not finished; a running attempt is told to stop. Returns false when the run had '
-    'already finished. Raises SL003 for an unknown run id.';
+    'Cancels a run that has not finished, and tells a running attempt to stop. Returns false when the run had '
+    'already finished. Raises SL003 for an unknown run id, and SQLSTATE 40001 when the run changed state during '
+    'each of 10 passes (nothing is cancelled then, so call it again).';
 
 CREATE FUNCTION sluice.run_result(run_id bigint)
 RETURNS TABLE (status sluice.run_status, output jsonb, error jsonb, attempt integer)

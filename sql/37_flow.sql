@@ -67,7 +67,7 @@ $$;
 CREATE FUNCTION sluice._path_document(p_expression text) RETURNS text
 LANGUAGE sql IMMUTABLE
 AS $$
-    SELECT CASE WHEN p_expression LIKE '$metadata%' THEN 'metadata' ELSE 'input' END
+    SELECT CASE WHEN p_expression = '$metadata' OR p_expression LIKE '$metadata.%' THEN 'metadata' ELSE 'input' END
 $$;
 
 -- Raises SL004 unless p_expression is a constant or a valid SQL/JSON path.
@@ -437,10 +437,10 @@ BEGIN
     -- lowered), the queue rows of all of them are locked first, in the order
     -- sluice.cancel uses, and only then are they cancelled one by one
     -- (cancel_in_progress_two_victims).
-    -- NOTE: several enqueues in one transaction still cancel one after the
-    -- other. The first holds the slot row while a later one waits for its
-    -- victim's rows, which a claim or completion of that victim can hold
-    -- while it waits for the slot row: PostgreSQL then aborts one of them.
+    -- NOTE: several enqueues in one transaction cancel one after the other.
+    -- The first holds the slot row while a later one waits for its victim's
+    -- rows, which a claim or completion of that victim can hold while it
+    -- waits for the slot row. PostgreSQL then aborts one of them.
     FOR v_rule IN
         SELECT c FROM pg_catalog.jsonb_array_elements(v_cancelling) c ORDER BY c ->> 'gate_key'
     LOOP

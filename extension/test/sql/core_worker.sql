@@ -182,8 +182,9 @@ BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT sluice.complete(1, 1);
 ROLLBACK;
 
--- A task or queue listed twice is kept once, in the order first given. A
--- claim read such a task's runs twice, so it took half as many as it could.
+-- A task or queue listed twice is kept once, in the order first given. Kept
+-- twice, a claim would read that task's runs twice and start half as many as
+-- it could.
 SELECT sluice.register_worker('twice', ARRAY['email', 'import', 'email'],
                               queues => ARRAY['imports', 'default', 'imports'], slots => 4) AS twice \gset
 SELECT tasks, queues FROM sluice.workers WHERE id = :'twice';
