@@ -97,7 +97,8 @@ $$;
 COMMENT ON FUNCTION sluice.register_worker(text, text[], integer, text[], jsonb, interval, text, integer) IS
     'Registers a worker process incarnation and returns its new id. tasks must be defined; queues default to '
     'the queues of those tasks; lease_timeout is how long the worker may go without a heartbeat before its runs '
-    'are taken back.';
+    'are taken back. slots must cover the slot_cost of every task, queues when given must not be empty, and a '
+    'task or queue listed twice is kept once.';
 
 CREATE TYPE sluice._claim_candidate AS (run_id bigint, gated boolean, slot_cost integer);
 

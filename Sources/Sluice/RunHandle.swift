@@ -39,7 +39,7 @@ public struct RunHandle<Output: Codable & Sendable>: Sendable, Hashable {
     }
 
     /// Cancels the run unless it already finished; a running attempt's handler is cancelled.
-    /// Returns false when the run had already finished.
+    /// Returns false when the run had already finished. Throws as `SluiceClient.cancel` does.
     @discardableResult
     public func cancel(reason: String? = nil) async throws -> Bool {
         try await client.cancel(runID: id, reason: reason)

@@ -192,7 +192,9 @@ public final class SluiceClient: Sendable {
     /// Cancels run `runID` unless it already finished (`sluice.cancel`); a running attempt's
     /// handler is cancelled by its worker. Returns false when the run had already finished.
     ///
-    /// - Throws: `SluiceError` with code `SL003` for an unknown run.
+    /// - Throws: `SluiceError` with code `SL003` for an unknown run. When the run changed state
+    ///   during each of the cancel's ten passes, a `SluiceError` with code `database` and
+    ///   SQLSTATE 40001 in its message: nothing was cancelled, so call it again.
     @discardableResult
     public func cancel(runID: Int64, reason: String? = nil) async throws -> Bool {
         do {

@@ -4,9 +4,9 @@ import SluicePostgres
 /// `sluice schedules list|create|pause|resume|delete`: manages cron schedules through the SQL
 /// functions of `sql/50_schedules.sql`.
 ///
-/// The command table calls `run(_:)` with the arguments after `schedules`. It returns the
-/// process exit status: 0 on success, 1 when the database raised an error, 2 for a usage error,
-/// 3 for an unknown schedule, task or run, 4 when the database cannot be reached.
+/// `CommandLineTool.run` calls `run(_:tool:)` with the arguments after `schedules`. It returns
+/// the exit codes of the other commands (see `ExitCode`), because it reports database errors
+/// through `CommandLineTool.report`.
 enum ScheduleCommands {
     static let usage = """
         Usage: sluice schedules <command> [options]
