@@ -136,7 +136,7 @@ struct CommandLineTool: Sendable {
             return .notFound
         // A value from the command line that the server rejected: an invalid option (SL004),
         // an invalid input or metadata object (SL002), an invalid cron expression (SL100) or
-        // time zone (SL101), or invalid JSON syntax (22P02).
+        // time zone (SL101), or an invalid text representation such as malformed JSON (22P02).
         case "SL004", "SL002", "SL100", "SL101", "22P02":
             return .usage
         default:

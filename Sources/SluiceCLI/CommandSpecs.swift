@@ -21,7 +21,7 @@ enum CommandSpecs {
         CommandSpec(
             name: "coordinator", summary: "Run the coordinator until SIGINT or SIGTERM.",
             options: [
-                .value("tick-limit", "N", "Most rows of each kind one tick handles, 1 to 100000. Default: 1000"),
+                .value("tick-limit", "N", "Maximum number of rows of each kind one tick handles, 1 to 100000. Default: 1000"),
                 .flag("verbose", "Also log each tick that did work and each maintenance run."),
             ]),
         CommandSpec(
@@ -37,7 +37,7 @@ enum CommandSpecs {
             options: [
                 .value("status", "LIST", "Only runs in these states, comma-separated, such as queued,running. Default: all"),
                 .value("task", "NAME", "Only runs of this task. Default: all tasks"),
-                .value("limit", "N", "Most runs to list, 1 to 10000. Default: 50"),
+                .value("limit", "N", "Maximum number of runs to list, 1 to 10000. Default: 50"),
                 jsonOption,
             ]),
         CommandSpec(
@@ -52,7 +52,7 @@ enum CommandSpecs {
             options: [.flag("all", "Include stopped workers. Default: only active and silent ones"), jsonOption]),
         CommandSpec(
             name: "tick", summary: "Do the coordinator's time-driven work once and print the counts.",
-            options: [.value("limit", "N", "Most rows of each kind to handle, 1 to 100000. Default: 1000")]),
+            options: [.value("limit", "N", "Maximum number of rows of each kind to handle, 1 to 100000. Default: 1000")]),
         FlowControlCommands.rateLimitsSpec,
         FlowControlCommands.concurrencySpec,
     ]

@@ -55,7 +55,8 @@ enum DevCommand {
         let socketPath = directory.path + "/.s.PGSQL.\(port)"
         guard socketPath.utf8.count <= 107 else {
             throw CommandError(
-                message: "the socket path \(socketPath) is longer than 107 bytes; pass a shorter --directory")
+                message: "the socket path \(socketPath) is longer than 107 bytes; pass a shorter --directory",
+                exitCode: .usage)
         }
         let server = EmbeddedPostgres(directory: directory, port: port)
         // `dev` stops the server on exit, so it must never take over a server that another

@@ -210,7 +210,7 @@ private struct ParsedArguments {
                 continue
             }
             guard index < arguments.count else {
-                throw UsageError("missing value for --\(option); expected \(valueName)")
+                throw UsageError("missing value for --\(option) \(valueName)")
             }
             options[option] = arguments[index]
             index += 1

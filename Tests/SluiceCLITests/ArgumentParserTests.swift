@@ -85,7 +85,7 @@ import Testing
         let (code, captured) = await runTool(["runs", "--limit"], database: nil)
         #expect(code == .usage)
         #expect(captured.errorText.hasPrefix(
-            "sluice runs: missing value for --limit N: Most runs to list, 1 to 10000. Default: 50\n"))
+            "sluice runs: missing value for --limit N: Maximum number of runs to list, 1 to 10000. Default: 50\n"))
     }
 
     @Test func valueForFlagRejected() {

@@ -187,7 +187,7 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         ),
         (["schedules", "frob"], "unknown command 'frob' for 'sluice schedules'; the commands are list, create, pause, resume and delete"),
         (["schedules", "list", "--frob"], "unknown option --frob for 'sluice schedules'"),
-        (["schedules", "create", "s", "--cron"], "missing value for --cron; expected EXPRESSION"),
+        (["schedules", "create", "s", "--cron"], "missing value for --cron EXPRESSION"),
     ])
     func schedulesUsageErrors(arguments: [String], message: String) async {
         // The database is unreachable: usage errors are found before connecting.

@@ -36,7 +36,8 @@ struct DocIndexerJob {
             throw error
         }
         if options.keepServer {
-            say("The server keeps running (--keep-server): DATABASE_URL=\"\(database.connectionString)\"")
+            say("The server keeps running (--keep-server). Connect with:")
+            say("  export DATABASE_URL='\(database.connectionString.replacingOccurrences(of: "'", with: "'\\''"))'")
         } else if database.startedServer != nil {
             try await database.stopServer()
             say("Stopped PostgreSQL.")
@@ -125,7 +126,7 @@ struct DocIndexerJob {
         // then nothing is left to list the failures from.
         let listsFailures = "sluice runs --status failed --task index-file --limit 10000"
         let failuresHint = database.startedServer != nil && !options.keepServer
-            ? "run with --keep-server, then \(listsFailures) lists them"
+            ? "run with --keep-server, export the DATABASE_URL it prints, then \(listsFailures) lists them"
             : "\(listsFailures) --database \"\(database.connectionString)\" lists them"
         printSummary(
             report, filesFound: tree.paths.count, enqueuedFromSQL: enqueuedFromSQL,

@@ -36,7 +36,7 @@ while let argument = remaining.popFirst() {
     case "--slots":
         guard let value = remaining.popFirst() else { exitWithUsageError("--slots needs a value") }
         guard let number = Int(value), (1...1000).contains(number) else {
-            exitWithUsageError("invalid --slots '\(value)'; expected a whole number from 1 to 1000")
+            exitWithUsageError("invalid value '\(value)' for --slots; expected a whole number from 1 to 1000")
         }
         slots = number
     case "--help", "-h":
