@@ -28,6 +28,12 @@ enum RunCommands {
             if let statusText {
                 statuses = try await checkedStatuses(statusText, connection: connection)
             }
+            if let task {
+                let known = try await connection.query("SELECT EXISTS (SELECT FROM sluice.tasks WHERE name = $1)", [task])
+                if try !known[0].decode(Bool.self, at: 0) {
+                    throw CommandError(message: "task '\(task)' is not defined", exitCode: .notFound)
+                }
+            }
             let filter = "FROM sluice.runs r WHERE ($1::text[] IS NULL OR r.status::text = ANY ($1)) "
                 + "AND ($2::text IS NULL OR r.task = $2) ORDER BY r.id DESC LIMIT $3"
             if context.parsed.flag("json") {
@@ -47,6 +53,9 @@ enum RunCommands {
             let table = rows.map { row in (0..<7).map { row.text(at: $0) ?? "" } }
             context.console.printTable(
                 header: ["ID", "TASK", "STATUS", "ATTEMPT", "PRIORITY", "CREATED (UTC)", "FINISHED (UTC)"], rows: table)
+            if table.count == limit {
+                context.console.printError("(stopped at --limit \(limit); a larger --limit, up to 10000, may show more)")
+            }
             return .success
         }
     }

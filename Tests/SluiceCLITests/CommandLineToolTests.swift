@@ -81,6 +81,24 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         await connection.close()
     }
 
+    @Test func runsNamesUnknownTaskAndLimit() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        try await PostgresConnection.withConnection(database.connectionString) { connection in
+            try await connection.execute("SELECT sluice.define_task('send-mail')")
+            try await connection.execute("SELECT sluice.enqueue_many('send-mail', ARRAY['{}', '{}']::jsonb[])")
+        }
+        let (unknownCode, unknown) = await runTool(["runs", "--task", "no-such-task"], database: database.connectionString)
+        #expect(unknownCode == .notFound)
+        #expect(unknown.errorText == "sluice runs: task 'no-such-task' is not defined\n")
+
+        let (limitedCode, limited) = await runTool(["runs", "--limit", "1"], database: database.connectionString)
+        #expect(limitedCode == .success)
+        #expect(limited.errorText == "(stopped at --limit 1; a larger --limit, up to 10000, may show more)\n")
+        let (allCode, all) = await runTool(["runs"], database: database.connectionString)
+        #expect(allCode == .success)
+        #expect(all.errorText.isEmpty)
+    }
+
     @Test func runShowsMetadata() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         try await PostgresConnection.withConnection(database.connectionString) { connection in
