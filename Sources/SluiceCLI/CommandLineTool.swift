@@ -164,6 +164,18 @@ struct CommandContext: Sendable {
             connectionString, applicationName: "sluice-cli", reconnectPolicy: ReconnectPolicy(maximumAttempts: 1), body)
     }
 
+    /// Throws a not-found error (exit 3) when `task` is given and names no defined task, so that
+    /// a filter by a misspelt task does not print an empty table.
+    func requireDefinedTask(_ task: String?, on connection: PostgresConnection) async throws {
+        guard let task else {
+            return
+        }
+        let rows = try await connection.query("SELECT EXISTS (SELECT FROM sluice.tasks WHERE name = $1)", [task])
+        if try !rows[0].decode(Bool.self, at: 0) {
+            throw CommandError(message: "task '\(task)' is not defined", exitCode: .notFound)
+        }
+    }
+
     /// Returns an integer option within `range`, `defaultValue` when absent, or throws a usage error.
     func integer(_ name: String, default defaultValue: Int?, in range: ClosedRange<Int>) throws -> Int? {
         guard let text = parsed.value(name) else {

@@ -119,6 +119,7 @@ enum FlowControlCommands {
     static func concurrency(_ context: CommandContext) async throws -> ExitCode {
         let task = context.parsed.value("task")
         return try await context.withConnection { connection in
+            try await context.requireDefinedTask(task, on: connection)
             let filter = "FROM sluice.concurrency_status c WHERE $1::text IS NULL OR c.task = $1"
             if context.parsed.flag("json") {
                 let rows = try await connection.query(

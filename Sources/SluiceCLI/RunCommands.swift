@@ -28,12 +28,7 @@ enum RunCommands {
             if let statusText {
                 statuses = try await checkedStatuses(statusText, connection: connection)
             }
-            if let task {
-                let known = try await connection.query("SELECT EXISTS (SELECT FROM sluice.tasks WHERE name = $1)", [task])
-                if try !known[0].decode(Bool.self, at: 0) {
-                    throw CommandError(message: "task '\(task)' is not defined", exitCode: .notFound)
-                }
-            }
+            try await context.requireDefinedTask(task, on: connection)
             let filter = "FROM sluice.runs r WHERE ($1::text[] IS NULL OR r.status::text = ANY ($1)) "
                 + "AND ($2::text IS NULL OR r.task = $2) ORDER BY r.id DESC LIMIT $3"
             if context.parsed.flag("json") {

@@ -90,6 +90,10 @@ func runTool(_ arguments: [String], database: String?) async -> (ExitCode, Captu
         let (unknownCode, unknown) = await runTool(["runs", "--task", "no-such-task"], database: database.connectionString)
         #expect(unknownCode == .notFound)
         #expect(unknown.errorText == "sluice runs: task 'no-such-task' is not defined\n")
+        let (concurrencyCode, concurrency) = await runTool(
+            ["concurrency", "--task", "no-such-task"], database: database.connectionString)
+        #expect(concurrencyCode == .notFound)
+        #expect(concurrency.errorText == "sluice concurrency: task 'no-such-task' is not defined\n")
 
         let (limitedCode, limited) = await runTool(["runs", "--limit", "1"], database: database.connectionString)
         #expect(limitedCode == .success)
