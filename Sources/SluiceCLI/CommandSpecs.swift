@@ -81,18 +81,51 @@ enum CommandSpecs {
 
 /// The `--help` texts.
 enum HelpText {
-    static let exitCodes = """
-        Exit codes:
-          0  success
-          1  failure: a database error, the run had already finished (cancel), or a
-             server is already running in the directory (dev)
-          2  usage error: unknown command or option, missing or invalid value, invalid
-             connection string, or a value the database rejects (SQLSTATE SL002, SL004,
-             SL100, SL101, 22P02)
-          3  not found: unknown run id, task, schedule or rate limit key
-          4  database unreachable
+    /// What exit code 3 means for each command that can return it.
+    private static let notFoundCauses = [
+        "enqueue": "the task is not defined",
+        "runs": "the --task is not defined",
+        "run": "no run has that id",
+        "cancel": "no run has that id",
+        "concurrency": "the --task is not defined",
+        "rate-limits": "no rate limit has that key",
+    ]
 
-        """
+    /// The exit codes that `command` can return, or those of every command when it is nil.
+    static func exitCodes(for command: CommandSpec?) -> String {
+        var text = "Exit codes:\n  0  success\n"
+        switch command?.name {
+        case nil:
+            text += """
+                  1  failure: a database error, the run had already finished (cancel), or a
+                     server is already running in the directory (dev)
+
+                """
+        case "cancel":
+            text += "  1  failure: a database error, or the run had already finished\n"
+        case "dev":
+            text += "  1  failure: a database error, or a server is already running in the directory\n"
+        default:
+            text += "  1  failure: a database error\n"
+        }
+        text += """
+              2  usage error: unknown command or option, missing or invalid value, invalid
+                 connection string, or a value the database rejects (SQLSTATE SL002, SL004,
+                 SL100, SL101, 22P02)
+
+            """
+        if let command {
+            if let cause = notFoundCauses[command.name] {
+                text += "  3  not found: \(cause)\n"
+            }
+        } else {
+            text += "  3  not found: unknown run id, task, schedule or rate limit key\n"
+        }
+        if command?.usesDatabase ?? true {
+            text += "  4  database unreachable\n"
+        }
+        return text + "\n"
+    }
 
     static func overview() -> String {
         var text = "Usage: sluice [--database URL] COMMAND [OPTIONS]\n\nSluice, a durable task queue inside PostgreSQL.\n\nCommands:\n"
@@ -103,7 +136,7 @@ enum HelpText {
         text += "  " + "schedules".padding(toLength: width, withPad: " ", startingAt: 0)
             + "  Manage cron schedules: list, create, pause, resume, delete (see 'sluice schedules --help').\n"
         text += "\nGlobal options:\n" + optionLines([CommandSpecs.databaseOption, .flag("help", "Show help; after a command, that command's help.")])
-        text += "\n" + exitCodes
+        text += "\n" + exitCodes(for: nil)
         return text
     }
 
@@ -119,7 +152,7 @@ enum HelpText {
         }
         let databaseOptions = command.usesDatabase ? [CommandSpecs.databaseOption] : []
         text += "\nOptions:\n" + optionLines(command.options + databaseOptions + [.flag("help", "Show this help.")])
-        text += "\n" + exitCodes
+        text += "\n" + exitCodes(for: command)
         return text
     }
 

@@ -109,6 +109,16 @@ import Testing
         }
         #expect(CommandSpecs.commands.filter { !$0.usesDatabase }.map(\.name) == ["dev"])
     }
+
+    @Test func helpListsOnlyTheCommandsExitCodes() throws {
+        let help = { (name: String) in HelpText.help(for: try #require(CommandSpecs.parser.command(named: name))) }
+        #expect(try help("cancel").contains("  1  failure: a database error, or the run had already finished\n"))
+        #expect(try help("cancel").contains("  3  not found: no run has that id\n"))
+        #expect(try !help("install").contains("  3  not found"))
+        #expect(try help("install").contains("  4  database unreachable\n"))
+        #expect(try !help("dev").contains("  4  database unreachable"))
+        #expect(HelpText.overview().contains("  3  not found: unknown run id, task, schedule or rate limit key\n"))
+    }
 }
 
 @Suite struct DurationParserTests {
