@@ -81,7 +81,7 @@ enum CommandSpecs {
 
 /// The `--help` texts.
 enum HelpText {
-    /// What exit code 3 means for each command that can return it.
+    /// The meaning of exit code 3 for each command that can return it.
     private static let notFoundCauses = [
         "enqueue": "the task is not defined",
         "runs": "the --task is not defined",
@@ -91,7 +91,7 @@ enum HelpText {
         "rate-limits": "no rate limit has that key",
     ]
 
-    /// The exit codes that `command` can return, or those of every command when it is nil.
+    /// Returns the exit codes that `command` can return, or those of every command when it is nil.
     static func exitCodes(for command: CommandSpec?) -> String {
         var text = "Exit codes:\n  0  success\n"
         switch command?.name {
