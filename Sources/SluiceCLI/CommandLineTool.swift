@@ -58,6 +58,15 @@ struct CommandLineTool: Sendable {
         }
     }
 
+    /// Opens a connection for one command, runs `body` and closes the connection. A lost
+    /// connection is not reopened.
+    static func withConnection<Value>(
+        _ connectionString: String?, _ body: (PostgresConnection) async throws -> Value
+    ) async throws -> Value {
+        try await PostgresConnection.withConnection(
+            connectionString, applicationName: "sluice-cli", reconnectPolicy: ReconnectPolicy(maximumAttempts: 1), body)
+    }
+
     /// Returns the `--database` value, else `DATABASE_URL`, else nil for libpq's own
     /// environment variables (PGHOST, PGDATABASE, ...).
     func connectionString(databaseOption: String?) -> String? {
@@ -160,8 +169,7 @@ struct CommandContext: Sendable {
     /// Opens a connection for one command, runs `body` and closes the connection. A lost
     /// connection is not reopened.
     func withConnection<Value>(_ body: (PostgresConnection) async throws -> Value) async throws -> Value {
-        try await PostgresConnection.withConnection(
-            connectionString, applicationName: "sluice-cli", reconnectPolicy: ReconnectPolicy(maximumAttempts: 1), body)
+        try await CommandLineTool.withConnection(connectionString, body)
     }
 
     /// Throws a not-found error (exit 3) when `task` is given and names no defined task, so that

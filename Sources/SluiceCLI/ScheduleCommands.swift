@@ -64,29 +64,19 @@ enum ScheduleCommands {
 
         let databaseOption = parsed.options["database"]
         let connectionString = tool.connectionString(databaseOption: databaseOption)
-        let connection: PostgresConnection
         do {
-            connection = try await PostgresConnection.connect(connectionString, applicationName: "sluice-cli")
+            return try await CommandLineTool.withConnection(connectionString) { connection in
+                try await execute(parsed, on: connection, console: console)
+            }
+        } catch let error as UsageError {
+            printUsageError(error, console: console)
+            return ExitCode.usage.rawValue
         } catch let error as PostgresError {
             return tool.report(error, command: "schedules", databaseOption: databaseOption).rawValue
         } catch {
-            console.printError("sluice schedules: could not connect to the database: \(error)")
-            return ExitCode.databaseUnreachable.rawValue
-        }
-        let status: Int32
-        do {
-            status = try await execute(parsed, on: connection, console: console)
-        } catch let error as UsageError {
-            printUsageError(error, console: console)
-            status = ExitCode.usage.rawValue
-        } catch let error as PostgresError {
-            status = tool.report(error, command: "schedules", databaseOption: databaseOption).rawValue
-        } catch {
             console.printError("sluice schedules: \(error)")
-            status = ExitCode.failure.rawValue
+            return ExitCode.failure.rawValue
         }
-        await connection.close()
-        return status
     }
 
     /// The commands after `sluice schedules`.
