@@ -76,34 +76,33 @@ BEGIN
           WHERE w.id IS NULL OR w.stopped_at IS NOT NULL OR l.deadline <= v_now
           LIMIT p_limit
           FOR UPDATE OF l SKIP LOCKED) x;
-    IF v_expired IS NULL THEN
-        DELETE FROM sluice.waiting_workers ww WHERE ww.worker_id = ANY (v_stopped);
-        RETURN 0;
-    END IF;
-    PERFORM sluice._lock_gates(v_expired);
+    IF v_expired IS NOT NULL THEN
+        PERFORM sluice._lock_gates(v_expired);
 
-    FOR v_lease IN
-        DELETE FROM sluice.leases l USING (
-            SELECT l2.run_id, l2.attempt, l2.deadline, l2.started_at, l2.gated, w.name AS worker_name, w.id AS worker_id,
-                   w.stopped_at IS NOT NULL OR w.id IS NULL AS worker_gone
-            FROM sluice.leases l2 LEFT JOIN sluice.workers w ON w.id = l2.worker_id
-            WHERE l2.run_id = ANY (v_expired)) e
-        WHERE l.run_id = e.run_id
-        RETURNING e.*
-    LOOP
-        PERFORM sluice._retry_or_fail(v_lease.run_id, v_lease.attempt,
-            CASE WHEN v_lease.worker_gone THEN
-                sluice._error_document(format('lease expired: worker %s (%s) stopped heartbeating',
-                                              coalesce(v_lease.worker_name, 'unknown'), v_lease.worker_id),
-                                       'lease_expired', NULL)
-            ELSE
-                sluice._error_document(format('attempt timed out after %s',
-                                              pg_catalog.date_trunc('second', v_lease.deadline - v_lease.started_at)),
-                                       'timeout', NULL)
-            END,
-            true, v_now, v_lease.gated);
-        v_count := v_count + 1;
-    END LOOP;
+        FOR v_lease IN
+            DELETE FROM sluice.leases l USING (
+                SELECT l2.run_id, l2.attempt, l2.deadline, l2.started_at, l2.gated, w.name AS worker_name, w.id AS worker_id,
+                       w.stopped_at IS NOT NULL OR w.id IS NULL AS worker_gone
+                FROM sluice.leases l2 LEFT JOIN sluice.workers w ON w.id = l2.worker_id
+                WHERE l2.run_id = ANY (v_expired)) e
+            WHERE l.run_id = e.run_id
+            RETURNING e.*
+        LOOP
+            PERFORM sluice._retry_or_fail(v_lease.run_id, v_lease.attempt,
+                CASE WHEN v_lease.worker_gone THEN
+                    sluice._error_document(format('lease expired: worker %s (%s) stopped heartbeating',
+                                                  coalesce(v_lease.worker_name, 'unknown'), v_lease.worker_id),
+                                           'lease_expired', NULL)
+                ELSE
+                    sluice._error_document(format('attempt timed out after %s',
+                                                  pg_catalog.date_trunc('second', v_lease.deadline - v_lease.started_at)),
+                                           'timeout', NULL)
+                END,
+                true, v_now, v_lease.gated);
+            v_count := v_count + 1;
+        END LOOP;
+    END IF;
+
     -- Last, after the gate rows: a claim by a stopped worker may hold those
     -- while it waits to mark itself waiting (claim_vs_reaper_deadlock).
     DELETE FROM sluice.waiting_workers ww WHERE ww.worker_id = ANY (v_stopped);
