@@ -14,8 +14,8 @@ extension SluiceClient {
         }
     }
 
-    /// Runs `sql` and returns the first column of its first row as `type`. Database and
-    /// decoding errors are thrown as `SluiceError`.
+    /// Runs `sql`, which returns one row, and returns that row's first column as `type`.
+    /// Database and decoding errors are thrown as `SluiceError`.
     func queryValue<Value: PostgresDecodable>(
         _ type: Value.Type, _ sql: String, _ parameters: [(any PostgresEncodable)?] = []
     ) async throws -> Value {

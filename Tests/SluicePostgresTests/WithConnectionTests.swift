@@ -5,20 +5,20 @@ import Testing
 @Suite struct WithConnectionTests {
     struct HandlerFailed: Error {}
 
-    @Test func returnsTheValueAndClosesTheConnection() async throws {
+    @Test func returnsValueAndCloses() async throws {
         let database = try await TestPostgres.shared.makeDatabase(withExtension: false)
         var used: PostgresConnection?
-        let answer = try await PostgresConnection.withConnection(
+        let value = try await PostgresConnection.withConnection(
             database.connectionString, applicationName: "with-connection-test"
         ) { connection in
             used = connection
             return try await connection.query("SELECT 6 * 7")[0].decode(Int.self, at: 0)
         }
-        #expect(answer == 42)
+        #expect(value == 42)
         try await expectClosed(try #require(used), on: database)
     }
 
-    @Test func rethrowsTheErrorAndClosesTheConnection() async throws {
+    @Test func rethrowsErrorAndCloses() async throws {
         let database = try await TestPostgres.shared.makeDatabase(withExtension: false)
         var used: PostgresConnection?
         await #expect(throws: HandlerFailed.self) {
@@ -33,7 +33,7 @@ import Testing
         try await expectClosed(try #require(used), on: database)
     }
 
-    /// Checks that `connection` refuses statements and that its server session has ended.
+    /// Checks that `connection` rejects statements and that its server session has ended.
     private func expectClosed(_ connection: PostgresConnection, on database: TestDatabase) async throws {
         let error = await #expect(throws: PostgresError.self) { try await connection.execute("SELECT 1") }
         #expect(error?.kind == .closed)
