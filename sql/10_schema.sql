@@ -306,14 +306,6 @@ CREATE TABLE sluice.concurrency_slots (
 COMMENT ON TABLE sluice.concurrency_slots IS
     'Per concurrency key: the maximum and the runs holding a slot (started and not finished).';
 
-CREATE TABLE sluice.concurrency_holders (
-    run_id    bigint NOT NULL,
-    gate_key  text NOT NULL,
-    PRIMARY KEY (run_id, gate_key)
-) WITH (vacuum_truncate = false);
-
-COMMENT ON TABLE sluice.concurrency_holders IS 'The concurrency slots each running run holds.';
-
 CREATE TABLE sluice.rate_limits (
     key              text PRIMARY KEY,
     max_units        integer NOT NULL,

@@ -433,6 +433,7 @@ DECLARE
     v_gated_leases bigint[];
     v_done bigint[];
     v_gated bigint[];
+    v_slot_keys text[];
     v_watched bigint[];
 BEGIN
     IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
@@ -480,9 +481,15 @@ BEGIN
     INTO v_done, v_gated, v_watched
     FROM updated u;
 
+    -- A completed run was running, so it has no held row, and its gates go
+    -- with one statement that also names the slots it held (_release_slots).
     IF v_gated IS NOT NULL THEN
-        PERFORM sluice._release_slots(v_gated);
-        PERFORM sluice._close_gates(v_gated);
+        WITH closed AS (
+            DELETE FROM sluice.run_gates g WHERE g.run_id = ANY (v_gated) RETURNING g.kind, g.gate_key
+        )
+        SELECT pg_catalog.array_agg(c.gate_key) FILTER (WHERE c.kind = 'concurrency') INTO v_slot_keys
+        FROM closed c;
+        PERFORM sluice._free_slots(v_slot_keys);
     END IF;
     IF v_watched IS NOT NULL THEN
         PERFORM pg_catalog.pg_notify('sluice_finished', w::text) FROM unnest(v_watched) AS w;

@@ -134,8 +134,7 @@ CREATE VIEW sluice._hot_table_stats AS
     SELECT s.relid::regclass AS relation, s.n_live_tup AS live_rows, s.n_dead_tup AS dead_rows
     FROM pg_catalog.pg_stat_user_tables s
     WHERE s.schemaname = 'sluice'
-      AND s.relname IN ('ready_0', 'ready_1', 'delayed', 'leases_0', 'leases_1', 'held', 'run_gates',
-                        'concurrency_holders', 'waiting_workers');
+      AND s.relname IN ('ready_0', 'ready_1', 'delayed', 'leases_0', 'leases_1', 'held', 'run_gates', 'waiting_workers');
 
 CREATE FUNCTION sluice.hot_tables_to_vacuum(min_dead bigint DEFAULT 1000) RETURNS SETOF regclass
 LANGUAGE sql STABLE

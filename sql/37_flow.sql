@@ -546,12 +546,10 @@ BEGIN
             UPDATE sluice.concurrency_slots s SET running = s.running + 1
             WHERE s.gate_key = v_gate.gate_key AND s.running < s.max_running;
             IF NOT FOUND THEN
-                PERFORM sluice._undo_gates(p_run_id, v_taken);
+                PERFORM sluice._undo_gates(v_taken);
                 PERFORM sluice._hold(p_run_id, 'concurrency', v_gate.gate_key, 1, p_now);
                 RETURN false;
             END IF;
-            INSERT INTO sluice.concurrency_holders (run_id, gate_key) VALUES (p_run_id, v_gate.gate_key)
-            ON CONFLICT DO NOTHING;
         ELSE
             -- One statement refills the bucket and takes the units when they
             -- are there, the limit is not paused and the bucket is not closed.
@@ -572,7 +570,7 @@ BEGIN
             -- A static limit deleted after the run was enqueued no longer limits it.
             CONTINUE WHEN NOT FOUND;
             IF NOT v_admitted THEN
-                PERFORM sluice._undo_gates(p_run_id, v_taken);
+                PERFORM sluice._undo_gates(v_taken);
                 PERFORM sluice._hold(p_run_id, 'rate', v_gate.gate_key, v_gate.units, p_now);
                 RETURN false;
             END IF;
@@ -584,7 +582,7 @@ END
 $$;
 
 -- Gives back what _pass_gates took before a later gate turned the run away.
-CREATE FUNCTION sluice._undo_gates(p_run_id bigint, p_taken sluice.run_gates[]) RETURNS void
+CREATE FUNCTION sluice._undo_gates(p_taken sluice.run_gates[]) RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -593,7 +591,6 @@ BEGIN
     FOREACH v_gate IN ARRAY p_taken LOOP
         IF v_gate.kind = 'concurrency' THEN
             UPDATE sluice.concurrency_slots s SET running = s.running - 1 WHERE s.gate_key = v_gate.gate_key;
-            DELETE FROM sluice.concurrency_holders h WHERE h.run_id = p_run_id AND h.gate_key = v_gate.gate_key;
         ELSE
             UPDATE sluice.rate_limits r SET tokens = r.tokens + v_gate.units WHERE r.key = v_gate.gate_key;
         END IF;
@@ -747,10 +744,6 @@ BEGIN
         UPDATE sluice.concurrency_slots s SET running = s.running + a.slots
         FROM (SELECT a.gate_key, count(*)::integer AS slots FROM slot_admitted a GROUP BY a.gate_key) a
         WHERE s.gate_key = a.gate_key
-    ), holding AS (
-        INSERT INTO sluice.concurrency_holders (run_id, gate_key)
-        SELECT a.run_id, a.gate_key FROM slot_admitted a
-        ON CONFLICT DO NOTHING
     ), tokens_taken AS (
         UPDATE sluice.rate_limits r
         SET tokens = b.refilled - coalesce(t.units, 0), refilled_at = greatest(r.refilled_at, p_now)
@@ -836,11 +829,28 @@ BEGIN
 END
 $$;
 
--- Frees the concurrency slots of runs p_run_ids, which just stopped running,
--- and hands each freed slot to the next held run of its key. The slot rows
--- are locked in key order first; then one statement frees the slots and one
--- moves the held runs that get them back to sluice.ready.
+-- Frees the concurrency slots of runs p_run_ids, which just stopped running.
+-- A running gated run holds one slot of each concurrency key among its
+-- gates: a claim starts a run only when every gate admits it, and gives back
+-- what it took from a run it turns away (_undo_gates). So the run's gates
+-- name the slots to free, and no table records the holders.
 CREATE FUNCTION sluice._release_slots(p_run_ids bigint[]) RETURNS void
+LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
+BEGIN
+    PERFORM sluice._free_slots(ARRAY(
+        SELECT g.gate_key FROM sluice.run_gates g
+        WHERE g.run_id = ANY (p_run_ids) AND g.kind = 'concurrency'));
+END
+$$;
+
+-- Frees one slot of each element of p_gate_keys, where a key appears once
+-- for each run that stopped holding it, and hands each freed slot to the
+-- next held run of its key. The slot rows are locked in key order first;
+-- then one statement frees the slots and one moves the held runs that get
+-- them back to sluice.ready.
+CREATE FUNCTION sluice._free_slots(p_gate_keys text[]) RETURNS void
 LANGUAGE plpgsql
 SET enable_seqscan = off
 AS $$
@@ -850,12 +860,9 @@ DECLARE
     v_freed_keys text[];
     v_free integer[];
 BEGIN
-    WITH released AS (
-        DELETE FROM sluice.concurrency_holders h WHERE h.run_id = ANY (p_run_ids) RETURNING h.gate_key
-    )
     SELECT pg_catalog.array_agg(f.gate_key ORDER BY f.gate_key), pg_catalog.array_agg(f.slots ORDER BY f.gate_key)
     INTO v_keys, v_counts
-    FROM (SELECT r.gate_key, count(*)::integer AS slots FROM released r GROUP BY r.gate_key) f;
+    FROM (SELECT k.gate_key, count(*)::integer AS slots FROM unnest(p_gate_keys) AS k(gate_key) GROUP BY k.gate_key) f;
     IF v_keys IS NULL THEN
         RETURN;
     END IF;

@@ -16,6 +16,5 @@ SELECT pg_catalog.pg_extension_config_dump('sluice.run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('sluice.ready_position_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('sluice.run_gates', '');
 SELECT pg_catalog.pg_extension_config_dump('sluice.concurrency_slots', '');
-SELECT pg_catalog.pg_extension_config_dump('sluice.concurrency_holders', '');
 SELECT pg_catalog.pg_extension_config_dump('sluice.rate_limits', '');
 SELECT pg_catalog.pg_extension_config_dump('sluice.held', '');

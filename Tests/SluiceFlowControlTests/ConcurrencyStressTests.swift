@@ -159,7 +159,6 @@ import Testing
         #expect(observed.slotRowsNegative == 0)
         #expect(cancelled > 0)
         #expect(try await fixture.integer("SELECT coalesce(sum(running), 0)::int FROM sluice.concurrency_slots") == 0)
-        #expect(try await fixture.integer("SELECT count(*)::int FROM sluice.concurrency_holders") == 0)
         #expect(try await fixture.integer("SELECT count(*)::int FROM sluice.held") == 0)
         #expect(try await fixture.integer("SELECT count(*)::int FROM sluice.leases") == 0)
         #expect(try await fixture.integer("SELECT count(*)::int FROM sluice.run_gates") == 0)

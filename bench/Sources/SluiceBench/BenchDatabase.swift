@@ -159,7 +159,7 @@ final class BenchDatabase: Sendable {
             "sluice.idempotency_keys", "bench_floor.jobs", "bench_floor.completions",
         ]
         if includingFlowControl {
-            tables += ["sluice.run_gates", "sluice.held", "sluice.concurrency_slots", "sluice.concurrency_holders"]
+            tables += ["sluice.run_gates", "sluice.held", "sluice.concurrency_slots"]
         }
         try await withConnection("reset") { connection in
             // The coordinator's tick locks some of these tables in another order (slot rows, then

@@ -243,8 +243,8 @@ SELECT array_agg(run_id) = ARRAY[:qb1]::bigint[] AS second_claim_starts_it FROM 
 -- the task's definition is by then. A newer deploy drops the concurrency
 -- rule while run 1 holds the key's only slot. Its failure gives the slot to
 -- the held run 2, its retry waits for the key like any gated run, and each
--- completion hands the slot on, until both runs finish with no slot, holder
--- or gate left behind.
+-- completion hands the slot on, until both runs finish with no slot or gate
+-- left behind.
 SELECT sluice.define_task('redeployed', backoff_base => '0', concurrency => '{"key": "$.k", "max": 1}');
 SELECT sluice.register_worker('dw', ARRAY['redeployed'], slots => 10) AS dw \gset
 SELECT sluice.enqueue('redeployed', '{"k": "x"}') AS d1 \gset
@@ -257,7 +257,6 @@ SELECT sluice.complete(:d2, 1, '{}') AS second_completed;
 SELECT array_agg(run_id || ':' || attempt) = ARRAY[:d1 || ':2'] AS retry_starts FROM sluice.claim(:'dw', 10);
 SELECT sluice.complete(:d1, 2, '{}') AS first_completed;
 SELECT running AS slot_in_use FROM sluice.concurrency_slots WHERE key = 'x';
-SELECT count(*) AS holders_left FROM sluice.concurrency_holders h WHERE h.run_id IN (:d1, :d2);
 SELECT count(*) AS gates_left FROM sluice.run_gates g WHERE g.run_id IN (:d1, :d2);
 
 -- A shed copies the live leases with their gated flag, so a completion
