@@ -380,12 +380,10 @@ BEGIN
 
             -- A run accepted here that did not start had left the queued state while its
             -- ready row remained. sluice.cancel deletes the queue row of the state it
-            -- cancels (cancel_vs_retry_claim), so this branch is a safeguard. It returns
-            -- the concurrency slots the run took.
-            -- NOTE: rate-limit tokens it took are not returned, so that bucket is short
-            -- by those units until it refills.
+            -- cancels (cancel_vs_retry_claim), so this branch is a safeguard. It gives
+            -- back the concurrency slots and the rate-limit tokens the run took.
             IF v_started < pg_catalog.cardinality(v_accepted) AND pg_catalog.cardinality(v_gated_accepted) > 0 THEN
-                PERFORM sluice._release_slots(ARRAY(
+                PERFORM sluice._give_back_gates(ARRAY(
                     SELECT a.run_id FROM unnest(v_gated_accepted) AS a(run_id)
                     WHERE NOT EXISTS (SELECT FROM sluice.leases l WHERE l.run_id = a.run_id)));
             END IF;
@@ -481,8 +479,9 @@ BEGIN
     INTO v_done, v_gated, v_watched
     FROM updated u;
 
-    -- A completed run was running, so it has no held row, and its gates go
-    -- with one statement that also names the slots it held (_release_slots).
+    -- A completed run was running, so it has no held row. One statement
+    -- deletes its gates and returns the keys of the slots it occupied
+    -- (_release_slots).
     IF v_gated IS NOT NULL THEN
         WITH closed AS (
             DELETE FROM sluice.run_gates g WHERE g.run_id = ANY (v_gated) RETURNING g.kind, g.gate_key

@@ -830,7 +830,7 @@ END
 $$;
 
 -- Frees the concurrency slots of runs p_run_ids, which just stopped running.
--- A running gated run holds one slot of each concurrency key among its
+-- A running gated run occupies one slot of each concurrency key among its
 -- gates: a claim starts a run only when every gate admits it, and gives back
 -- what it took from a run it turns away (_undo_gates). So the run's gates
 -- name the slots to free, and no table records the holders.
@@ -845,10 +845,27 @@ BEGIN
 END
 $$;
 
+-- Gives back what a claim took for runs p_run_ids that it admitted and then
+-- did not start: a slot of each concurrency key and the units of each rate
+-- limit bucket. The claim holds the locks on those rows.
+CREATE FUNCTION sluice._give_back_gates(p_run_ids bigint[]) RETURNS void
+LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
+BEGIN
+    PERFORM sluice._release_slots(p_run_ids);
+    UPDATE sluice.rate_limits r SET tokens = least(r.max_units, r.tokens + t.units)
+    FROM (SELECT g.gate_key, sum(g.units) AS units FROM sluice.run_gates g
+          WHERE g.run_id = ANY (p_run_ids) AND g.kind = 'rate'
+          GROUP BY g.gate_key) t
+    WHERE r.key = t.gate_key;
+END
+$$;
+
 -- Frees one slot of each element of p_gate_keys, where a key appears once
 -- for each run that stopped holding it, and hands each freed slot to the
--- next held run of its key. The slot rows are locked in key order first;
--- then one statement frees the slots and one moves the held runs that get
+-- next held run of its key. The slot rows are locked in key order first.
+-- Then one statement frees the slots, and one moves the held runs that get
 -- them back to sluice.ready.
 CREATE FUNCTION sluice._free_slots(p_gate_keys text[]) RETURNS void
 LANGUAGE plpgsql

@@ -282,3 +282,20 @@ SELECT sluice.define_task('dropped_rule');
 SELECT sluice.enqueue('beside', '{}') AS bs1 \gset
 SELECT array_agg(run_id ORDER BY run_id) = ARRAY[:dr1, :bs1]::bigint[] AS both_start FROM sluice.claim(:'drw', 10);
 SELECT max_running FROM sluice.concurrency_slots WHERE task = 'dropped_rule';
+
+-- A claim gives back what it took for a run it admitted and then did not
+-- start, which happens only when the run left the queued state while its
+-- ready row remained. The update of sluice.runs below makes that state by
+-- hand. The claim returns both the key's slot and the bucket's tokens,
+-- through one gate (rate_only) and through several (keyed_and_rated).
+SELECT sluice.set_rate_limit('give_back', 10, 'hour');
+SELECT sluice.define_task('rate_only', rate_limits => '{"key": "give_back"}');
+SELECT sluice.define_task('keyed_and_rated', concurrency => '{"key": "gb", "max": 1}',
+                          rate_limits => '{"key": "give_back", "units": 3}');
+SELECT sluice.register_worker('gbw', ARRAY['rate_only', 'keyed_and_rated'], slots => 10) AS gbw \gset
+SELECT sluice.enqueue('rate_only', '{}') AS gb1 \gset
+SELECT sluice.enqueue('keyed_and_rated', '{}') AS gb2 \gset
+UPDATE sluice.runs SET status = 'cancelled' WHERE id IN (:gb1, :gb2);
+SELECT count(*) AS started FROM sluice.claim(:'gbw', 10);
+SELECT running AS slot_in_use FROM sluice.concurrency_slots WHERE key = 'gb';
+SELECT round(tokens) AS tokens_back FROM sluice.rate_limits WHERE key = 'give_back';
