@@ -21,6 +21,7 @@ DECLARE
     v_delayed boolean;
     v_worker uuid;
     v_lease_attempt integer;
+    v_lease_gated boolean;
     v_watched boolean;
     v_status sluice.run_status;
     v_pass integer := 0;
@@ -51,8 +52,8 @@ BEGIN
         v_ready := FOUND;
         DELETE FROM sluice.delayed d WHERE d.run_id = cancel.run_id;
         v_delayed := FOUND;
-        DELETE FROM sluice.leases l WHERE l.run_id = cancel.run_id RETURNING l.worker_id, l.attempt
-        INTO v_worker, v_lease_attempt;
+        DELETE FROM sluice.leases l WHERE l.run_id = cancel.run_id RETURNING l.worker_id, l.attempt, l.gated
+        INTO v_worker, v_lease_attempt, v_lease_gated;
 
         UPDATE sluice.runs r
         SET status = 'cancelled', finished_at = v_now, worker_id = NULL,
@@ -83,7 +84,9 @@ BEGIN
     END LOOP;
 
     IF v_worker IS NOT NULL THEN
-        PERFORM sluice._release_slots(ARRAY[cancel.run_id]);
+        IF v_lease_gated THEN
+            PERFORM sluice._release_slots(ARRAY[cancel.run_id]);
+        END IF;
         PERFORM pg_catalog.pg_notify('sluice_cancel', cancel.run_id::text);
     END IF;
     PERFORM sluice._close_gates(ARRAY[cancel.run_id]);

@@ -833,7 +833,9 @@ $$;
 -- A running gated run occupies one slot of each concurrency key among its
 -- gates: a claim starts a run only when every gate admits it, and gives back
 -- what it took from a run it turns away (_undo_gates). So the run's gates
--- name the slots to free, and no table records the holders.
+-- name the slots to free, and no table records the holders. A second call
+-- for the same run would free its slots again, so each caller calls it once
+-- per run, for a gated lease it has just deleted.
 CREATE FUNCTION sluice._release_slots(p_run_ids bigint[]) RETURNS void
 LANGUAGE plpgsql
 SET enable_seqscan = off
