@@ -79,5 +79,9 @@ extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {}
 
 extension Array: PostgresEncodable where Element: PostgresArrayElement {
     /// A one-dimensional array literal such as `{"a","b\"c",NULL}`.
-    public var postgresText: String? { PostgresArrayLiteral.format(map(\.postgresText)) }
+    ///
+    /// The elements are mapped with a closure because this getter runs unspecialized when the
+    /// array is a parameter, and there the key path `\.postgresText` was built on every call.
+    /// That took 4% of the CPU of an SDK worker draining no-op runs.
+    public var postgresText: String? { PostgresArrayLiteral.format(map { $0.postgresText }) }
 }
