@@ -32,23 +32,60 @@ public struct TaskDefinition<Input: Codable & Sendable, Output: Codable & Sendab
         // share of a busy worker's CPU. JSONDecoder guards its options with a lock, so handlers
         // may decode with it at the same time.
         let decoder = JSONDecoder()
-        return TaskExecutor { [handler, name] inputJSON, context in
-            let input: Input
-            do {
-                input = try decoder.decode(Input.self, from: Data(inputJSON.utf8))
-            } catch {
-                throw NonRetryable(
-                    SluiceError(
-                        code: .encoding,
-                        message: "invalid input for task \(name): it does not decode as \(Input.self): \(error)",
-                        runID: context.runID))
+        return TaskExecutor { [handler, name] inputs in
+            Self.decodeInputs(inputs, with: decoder).map { decoded in
+                TaskExecutor.Invocation { context in
+                    let input: Input
+                    switch decoded {
+                    case .success(let value):
+                        input = value
+                    case .failure(let error):
+                        throw NonRetryable(
+                            SluiceError(
+                                code: .encoding,
+                                message: "invalid input for task \(name): it does not decode as \(Input.self): \(error)",
+                                runID: context.runID))
+                    }
+                    let output = try await handler(input, context)
+                    do {
+                        return try JSONPayload.encode(output, what: "output of task \(name)")
+                    } catch {
+                        throw NonRetryable(error)
+                    }
+                }
             }
-            let output = try await handler(input, context)
-            do {
-                return try JSONPayload.encode(output, what: "output of task \(name)")
-            } catch {
-                throw NonRetryable(error)
+        }
+    }
+
+    /// Decodes each JSON input as `Input`, in order.
+    ///
+    /// Several inputs are decoded in one call, as the elements of one JSON array, because each
+    /// `JSONDecoder.decode` call has a fixed cost. In a micro-benchmark of a one-field input
+    /// (Swift 6.3 on Linux) it was about 40% of the decoding time. When the array does not
+    /// decode, each input is decoded alone, so that a failure reports that input's own error and
+    /// the other inputs still decode.
+    ///
+    /// NOTE: In the array, `decoder.codingPath` in an `init(from:)` contains the element's index,
+    /// but it is empty when an input is decoded alone.
+    static func decodeInputs(_ inputs: [String], with decoder: JSONDecoder) -> [Result<Input, any Error>] {
+        if inputs.count > 1 {
+            var array: [UInt8] = [UInt8(ascii: "[")]
+            array.reserveCapacity(inputs.reduce(2) { $0 + $1.utf8.count + 1 })
+            for (position, input) in inputs.enumerated() {
+                if position > 0 {
+                    array.append(UInt8(ascii: ","))
+                }
+                array.append(contentsOf: input.utf8)
             }
+            array.append(UInt8(ascii: "]"))
+            // The inputs are jsonb output, each one JSON value, so the array has one element
+            // per input. The count check guards against text that is not.
+            if let decoded = try? decoder.decode([Input].self, from: Data(array)), decoded.count == inputs.count {
+                return decoded.map { .success($0) }
+            }
+        }
+        return inputs.map { input in
+            Result { try decoder.decode(Input.self, from: Data(input.utf8)) }
         }
     }
 }
@@ -65,7 +102,15 @@ public protocol AnyTaskDefinition: Sendable {
     var executor: TaskExecutor { get }
 }
 
-/// A type-erased handler: JSON input text and context in, JSON output text out.
+/// A type-erased handler that decodes the JSON inputs of several runs at once and returns, for
+/// each input, the handler call on the decoded value.
 public struct TaskExecutor: Sendable {
-    let execute: @Sendable (String, TaskContext) async throws -> String
+    /// One handler call with its input decoded. It takes the attempt's context and returns the
+    /// output as JSON text, or throws a `NonRetryableError` when the input did not decode.
+    struct Invocation: Sendable {
+        let execute: @Sendable (TaskContext) async throws -> String
+    }
+
+    /// Decodes the inputs and returns one invocation per input, in the same order.
+    let prepare: @Sendable ([String]) -> [Invocation]
 }

@@ -9,8 +9,11 @@ enum WorkerEvent: Sendable {
     case pollTimerFired
     case heartbeatDue
     /// The reply to an exchange: the number of reports the database recorded, those to send
-    /// again, and the claim's result (nil when it had no claim).
-    case exchanged(lane: Int, recorded: Int, unsent: [WorkerState.Report], claim: WorkerState.ClaimResult?)
+    /// again, and the claim's result (nil when it had no claim). `invocations` has the handler
+    /// call of each claimed run, by run id, with its input decoded.
+    case exchanged(
+        lane: Int, recorded: Int, unsent: [WorkerState.Report], claim: WorkerState.ClaimResult?,
+        invocations: [Int64: TaskExecutor.Invocation] = [:])
     case finished(runID: Int64, attempt: Int, outcome: WorkerState.Outcome)
     /// Handlers finished and their attempts wait in the runtime's `FinishedAttempts`. The
     /// runtime applies a `finished` event for each, and the state ignores this one.
@@ -38,7 +41,7 @@ extension WorkerEvent {
     /// again. Nil for an exchange with no report whose claim failed (perhaps with the
     /// connection) and for any other event.
     var reportsArrived: Bool? {
-        guard case .exchanged(_, let recorded, let unsent, let claim) = self else {
+        guard case .exchanged(_, let recorded, let unsent, let claim, _) = self else {
             return nil
         }
         if !unsent.isEmpty {
@@ -61,7 +64,7 @@ extension WorkerState {
         case .listenerReconnected: listenerReconnected()
         case .pollTimerFired: pollTimerFired()
         case .heartbeatDue: heartbeatDue()
-        case .exchanged(let lane, _, let unsent, let claim): exchanged(lane: lane, unsent: unsent, claim: claim)
+        case .exchanged(let lane, _, let unsent, let claim, _): exchanged(lane: lane, unsent: unsent, claim: claim)
         case .finished(let runID, let attempt, let outcome): finished(runID: runID, attempt: attempt, outcome: outcome)
         case .attemptsFinished: []
         case .reportRetryDue: reportRetryDue()

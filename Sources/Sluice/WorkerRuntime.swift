@@ -70,6 +70,10 @@ actor WorkerRuntime {
                 continue
             }
             var actions: [WorkerState.Action] = []
+            var invocations: [Int64: TaskExecutor.Invocation] = [:]
+            if case .exchanged(_, _, _, _, let decoded) = event {
+                invocations = decoded
+            }
             if case .attemptsFinished = event {
                 for finished in finishedAttempts.takeAll() {
                     let event = WorkerEvent.finished(
@@ -81,7 +85,7 @@ actor WorkerRuntime {
                 observe(event)
                 actions = state.apply(event)
             }
-            if await perform(actions) {
+            if await perform(actions, invocations: invocations) {
                 break
             }
         }
@@ -271,8 +275,11 @@ actor WorkerRuntime {
 
     // MARK: Actions
 
-    /// Performs `actions`; returns true when the worker stopped.
-    private func perform(_ actions: [WorkerState.Action]) async -> Bool {
+    /// Performs `actions`; returns true when the worker stopped. `invocations` are the handler
+    /// calls, by run id, of the runs that `actions` start.
+    private func perform(
+        _ actions: [WorkerState.Action], invocations: [Int64: TaskExecutor.Invocation] = [:]
+    ) async -> Bool {
         for action in actions {
             switch action {
             case .register:
@@ -285,7 +292,7 @@ actor WorkerRuntime {
                     continuation.yield(.flushDue)
                 }
             case .start(let run):
-                startHandler(run)
+                startHandler(run, invocation: invocations[run.runID])
             case .heartbeat(let runIDs):
                 sendHeartbeat(runIDs)
             case .cancel(let runID, let reason):
@@ -321,20 +328,22 @@ actor WorkerRuntime {
         continuation.yield(.registered)
     }
 
-    private func startHandler(_ run: WorkerState.ClaimedRun) {
+    /// Starts the handler of `run` with `invocation`, the handler call decoded with the claim.
+    /// Without one, the input is decoded here.
+    private func startHandler(_ run: WorkerState.ClaimedRun, invocation: TaskExecutor.Invocation?) {
         let cancellation = CancellationBox()
         let context = TaskContext(
             runID: run.runID, taskName: run.task, attempt: run.attempt, maxAttempts: run.maxAttempts,
             metadata: PostgresJSON(run.metadata), deadline: run.deadline, logger: logger,
             cancellation: cancellation)
-        let executor = executors[run.task]
+        let invocation = invocation ?? executors[run.task]?.prepare([run.input])[0]
         let timeout = taskTimeouts[run.task] ?? run.timeLeft
         let logger = logger
         logger.debug("run started", ["run_id": String(run.runID), "task": run.task, "attempt": String(run.attempt)])
         let task = Task { [continuation, finishedAttempts] in
             let outcome: WorkerState.Outcome
-            if let executor {
-                outcome = await Self.execute(executor, input: run.input, context: context, timeout: timeout)
+            if let invocation {
+                outcome = await Self.execute(invocation, context: context, timeout: timeout)
             } else {
                 outcome = .failed(message: "worker has no handler for task \(run.task)", retryable: true)
             }
@@ -389,10 +398,10 @@ actor WorkerRuntime {
 
     /// Runs a handler and turns its result or error into an outcome.
     private static func execute(
-        _ executor: TaskExecutor, input: String, context: TaskContext, timeout: Duration
+        _ invocation: TaskExecutor.Invocation, context: TaskContext, timeout: Duration
     ) async -> WorkerState.Outcome {
         do {
-            return .succeeded(output: try await executor.execute(input, context))
+            return .succeeded(output: try await invocation.execute(context))
         } catch {
             switch context.cancellationReason {
             case .deadlinePassed:
@@ -473,7 +482,7 @@ actor WorkerRuntime {
             statements.append((WorkerDatabase.claimSQL, [workerID, claimCount]))
         }
         let logger = logger
-        Task { [continuation] in
+        Task { [continuation, executors] in
             let results: [Result<PostgresRows, PostgresError>]
             do {
                 results = try await database.connection.pipelineResultsCached(statements)
@@ -489,11 +498,14 @@ actor WorkerRuntime {
                 reportsLost = reportsLost || !handled
             }
             var claim: WorkerState.ClaimResult?
+            var invocations: [Int64: TaskExecutor.Invocation] = [:]
             if exchange.claim != nil {
                 switch results[reportStatements.count] {
                 case .success(let rows):
                     do {
-                        claim = .claimed(try WorkerDatabase.claimedRuns(rows))
+                        let runs = try WorkerDatabase.claimedRuns(rows)
+                        claim = .claimed(runs)
+                        invocations = Self.prepareInvocations(runs, executors: executors)
                     } catch {
                         logger.error("claim returned rows that do not decode", ["error": "\(error)"])
                         claim = .failed
@@ -506,8 +518,31 @@ actor WorkerRuntime {
             }
             continuation.yield(.exchanged(
                 lane: lane, recorded: reportsLost ? 0 : exchange.reports.count, unsent: reportsLost ? exchange.reports : [],
-                claim: claim))
+                claim: claim, invocations: invocations))
         }
+    }
+
+    /// Decodes the inputs of claimed runs, one batch per task, and returns the handler call of
+    /// each run by run id. Runs of a task the worker has no handler for get none. It runs in the
+    /// exchange's task, so that large inputs do not hold up the event loop.
+    private static func prepareInvocations(
+        _ runs: [WorkerState.ClaimedRun], executors: [String: TaskExecutor]
+    ) -> [Int64: TaskExecutor.Invocation] {
+        var runsByTask: [String: [WorkerState.ClaimedRun]] = [:]
+        for run in runs {
+            runsByTask[run.task, default: []].append(run)
+        }
+        var invocations: [Int64: TaskExecutor.Invocation] = [:]
+        invocations.reserveCapacity(runs.count)
+        for (task, taskRuns) in runsByTask {
+            guard let executor = executors[task] else {
+                continue
+            }
+            for (run, invocation) in zip(taskRuns, executor.prepare(taskRuns.map(\.input))) {
+                invocations[run.runID] = invocation
+            }
+        }
+        return invocations
     }
 
     /// Logs the outcome of a `complete` or `fail` statement. Returns false when the reports must
