@@ -5,11 +5,12 @@ import SluicePostgres
 struct WorkerDatabase: Sendable {
     let connection: PostgresConnection
 
-    /// The deadline comes as seconds since 1970: parsing timestamp text was a twentieth of a busy
-    /// worker's CPU.
+    /// The deadline comes as microseconds since 1970 and the time left as microseconds, both
+    /// integers. Parsing timestamp text was a twentieth of a busy worker's CPU, and parsing
+    /// float8 text a third of the time that decoding the claimed rows took.
     static let claimSQL = """
-        SELECT c.run_id, c.task, c.attempt, c.input, c.metadata, extract(epoch FROM c.deadline)::float8,
-               c.max_attempts, extract(epoch FROM c.deadline - sluice.now())::float8
+        SELECT c.run_id, c.task, c.attempt, c.input, c.metadata, (extract(epoch FROM c.deadline) * 1000000)::int8,
+               c.max_attempts, (extract(epoch FROM c.deadline - sluice.now()) * 1000000)::int8
         FROM sluice.claim($1, $2) AS c
         """
     static let completeSQL = "SELECT id FROM sluice.complete($1::bigint[], $2::int[], $3::jsonb[]) AS id"
@@ -38,8 +39,8 @@ struct WorkerDatabase: Sendable {
                 runID: try row.decode(Int64.self, at: 0), task: try row.decode(String.self, at: 1),
                 attempt: try row.decode(Int.self, at: 2), maxAttempts: try row.decode(Int.self, at: 6),
                 input: try row.decode(String.self, at: 3), metadata: try row.decode(String.self, at: 4),
-                deadline: Date(timeIntervalSince1970: try row.decode(Double.self, at: 5)),
-                timeLeft: .milliseconds(Int64(max(0, try row.decode(Double.self, at: 7)) * 1000)))
+                deadline: Date(timeIntervalSince1970: Double(try row.decode(Int64.self, at: 5)) / 1_000_000),
+                timeLeft: .microseconds(max(0, try row.decode(Int64.self, at: 7))))
         }
     }
 
