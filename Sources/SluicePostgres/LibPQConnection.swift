@@ -148,26 +148,36 @@ final class LibPQConnection {
         return String(cString: escaped)
     }
 
-    /// Converts a result to rows, or throws the error it carries; always frees the result.
+    /// Converts a result to rows, which then own it, or throws the error it carries and frees it.
     func consume(_ result: OpaquePointer?, sql: String?) throws -> PostgresRows {
         guard let result else {
             throw connectionError(sql: sql)
         }
-        defer { PQclear(result) }
-        switch PQresultStatus(result) {
+        let status = PQresultStatus(result)
+        switch status {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
-            return Self.rows(from: result)
+            // The rows own the result from here on and free it.
+            return PostgresRows(result: result)
+        default:
+            defer { PQclear(result) }
+            throw failure(of: result, status: status, sql: sql)
+        }
+    }
+
+    /// Builds the error for a result whose status is not a success.
+    private func failure(of result: OpaquePointer, status: ExecStatusType, sql: String?) -> PostgresError {
+        switch status {
         case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
-            throw error(from: result, sql: sql)
+            return error(from: result, sql: sql)
         case PGRES_PIPELINE_ABORTED:
-            throw PostgresError(
+            return PostgresError(
                 kind: .pipelineAborted,
                 message: "statement skipped because an earlier statement in the pipeline failed",
                 sql: sql)
         default:
-            let status = String(cString: PQresStatus(PQresultStatus(result)))
-            throw PostgresError(
-                kind: .unsupported, message: "libpq returned \(status), which is not supported", sql: sql)
+            let statusName = String(cString: PQresStatus(status))
+            return PostgresError(
+                kind: .unsupported, message: "libpq returned \(statusName), which is not supported", sql: sql)
         }
     }
 
@@ -192,33 +202,6 @@ final class LibPQConnection {
     /// Builds the error for a call that returned no result at all.
     func connectionError(sql: String?) -> PostgresError {
         PostgresError(kind: isOK ? .unsupported : .connectionLost, message: lastErrorMessage, sql: sql)
-    }
-
-    private static func rows(from result: OpaquePointer) -> PostgresRows {
-        let rowCount = Int(PQntuples(result))
-        let columnCount = Int(PQnfields(result))
-        var names: [String] = []
-        var types: [UInt32] = []
-        for column in 0..<columnCount {
-            names.append(String(cString: PQfname(result, Int32(column))))
-            types.append(PQftype(result, Int32(column)))
-        }
-        var values: [String?] = []
-        values.reserveCapacity(rowCount * columnCount)
-        for row in 0..<Int32(rowCount) {
-            for column in 0..<Int32(columnCount) {
-                if PQgetisnull(result, row, column) == 1 {
-                    values.append(nil)
-                } else {
-                    values.append(String(cString: PQgetvalue(result, row, column)))
-                }
-            }
-        }
-        let commandTag = String(cString: PQcmdStatus(result))
-        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
-        return PostgresRows(
-            columnNames: names, columnTypes: types, values: values, affectedRows: affected,
-            commandTag: commandTag)
     }
 }
 

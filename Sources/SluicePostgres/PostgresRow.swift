@@ -11,7 +11,7 @@ public struct PostgresRow: Sendable {
         precondition(
             storage.columnNames.indices.contains(column),
             "column index \(column) out of range 0..<\(storage.columnNames.count)")
-        return storage.values[rowIndex * storage.columnNames.count + column]
+        return storage.text(row: rowIndex, column: column)
     }
 
     /// Returns whether the column at `column` is NULL.
@@ -45,7 +45,7 @@ public struct PostgresRow: Sendable {
     /// - Throws: `PostgresError` of kind `.decoding` when no column has that name or the value
     ///   does not decode.
     public func decode<Value: PostgresDecodable>(_ type: Value.Type, column name: String) throws -> Value {
-        guard let column = storage.columnIndexByName[name] else {
+        guard let column = storage.columnIndex(named: name) else {
             throw PostgresError(
                 kind: .decoding,
                 message: "column \"\(name)\" not found; the result has columns \(storage.columnNames)")

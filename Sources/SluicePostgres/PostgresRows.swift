@@ -1,7 +1,9 @@
-/// The rows and status of one statement's result, copied out of libpq so they can cross tasks.
+import CLibPQ
+
+/// The rows and status of one statement's result, which may cross tasks and threads.
 ///
-/// A random-access collection of `PostgresRow`. Values are kept in PostgreSQL's text format and
-/// decoded on access with `PostgresRow.decode`.
+/// A random-access collection of `PostgresRow`. Values stay in libpq's result, in PostgreSQL's
+/// text format, and are decoded on access with `PostgresRow.decode`.
 public struct PostgresRows: RandomAccessCollection, Sendable {
     let storage: Storage
 
@@ -23,41 +25,70 @@ public struct PostgresRows: RandomAccessCollection, Sendable {
         return PostgresRow(storage: storage, rowIndex: position)
     }
 
-    init(
-        columnNames: [String], columnTypes: [UInt32], values: [String?], affectedRows: Int,
-        commandTag: String
-    ) {
-        storage = Storage(
-            columnNames: columnNames, columnTypes: columnTypes, values: values,
-            affectedRows: affectedRows, commandTag: commandTag)
+    /// Takes ownership of `result`, a PGresult with status `PGRES_TUPLES_OK`, `PGRES_COMMAND_OK`,
+    /// `PGRES_EMPTY_QUERY` or `PGRES_SINGLE_TUPLE`, and frees it when the last rows or row using it
+    /// is released.
+    init(result: OpaquePointer) {
+        storage = Storage(result: result)
     }
 
-    /// Immutable, shared result data; `values` is row-major.
-    final class Storage: Sendable {
+    /// A libpq result and the facts read from it once. Values are read from libpq's buffers on
+    /// access, because copying every value into a Swift string up front, and releasing the
+    /// strings, took 3% of the CPU of an SDK worker draining no-op runs.
+    ///
+    /// `@unchecked Sendable`: libpq's documentation (section "Behavior in Threaded Programs")
+    /// states that a PGresult is read-only after creation and may be passed between threads,
+    /// unless `PQsetvalue` or the result event functions modify it. This module calls neither.
+    final class Storage: @unchecked Sendable {
+        private let result: OpaquePointer
         let columnNames: [String]
         let columnTypes: [UInt32]
-        let values: [String?]
+        let rowCount: Int
         let affectedRows: Int
         let commandTag: String
-        let columnIndexByName: [String: Int]
 
-        var rowCount: Int { columnNames.isEmpty ? 0 : values.count / columnNames.count }
-
-        init(
-            columnNames: [String], columnTypes: [UInt32], values: [String?], affectedRows: Int,
-            commandTag: String
-        ) {
-            self.columnNames = columnNames
-            self.columnTypes = columnTypes
-            self.values = values
-            self.affectedRows = affectedRows
-            self.commandTag = commandTag
-            // The first column wins when names repeat, as in most drivers.
-            var indexByName: [String: Int] = [:]
-            for (index, name) in columnNames.enumerated() where indexByName[name] == nil {
-                indexByName[name] = index
+        init(result: OpaquePointer) {
+            self.result = result
+            let columnCount = Int(PQnfields(result))
+            var names: [String] = []
+            var types: [UInt32] = []
+            names.reserveCapacity(columnCount)
+            types.reserveCapacity(columnCount)
+            for column in 0..<Int32(columnCount) {
+                names.append(String(cString: PQfname(result, column)))
+                types.append(PQftype(result, column))
             }
-            columnIndexByName = indexByName
+            columnNames = names
+            columnTypes = types
+            // A result without columns has no value to read, so it counts no rows, even where
+            // PQntuples counts some (as for `SELECT FROM t`).
+            rowCount = columnCount == 0 ? 0 : Int(PQntuples(result))
+            commandTag = String(cString: PQcmdStatus(result))
+            affectedRows = Int(String(cString: PQcmdTuples(result))) ?? 0
+        }
+
+        deinit {
+            PQclear(result)
+        }
+
+        /// Returns the text of the value at `row` and `column`, or nil for NULL. Both must be in
+        /// range.
+        func text(row: Int, column: Int) -> String? {
+            let row = Int32(row), column = Int32(column)
+            if PQgetisnull(result, row, column) == 1 {
+                return nil
+            }
+            // PQgetvalue never returns NULL for a cell in range. The text format has no NUL
+            // bytes, so the length covers the whole value.
+            let bytes = UnsafeRawBufferPointer(
+                start: PQgetvalue(result, row, column), count: Int(PQgetlength(result, row, column)))
+            return String(decoding: bytes, as: UTF8.self)
+        }
+
+        /// Returns the position of the first column named `name`, the one most drivers pick when
+        /// names repeat.
+        func columnIndex(named name: String) -> Int? {
+            columnNames.firstIndex(of: name)
         }
     }
 }
