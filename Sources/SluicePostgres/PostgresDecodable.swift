@@ -6,6 +6,13 @@ public protocol PostgresDecodable {
     /// text is not valid for the type.
     init(postgresText text: Substring) throws
 
+    /// Creates a value from the UTF-8 text of a non-NULL column value. The bytes are valid only
+    /// during the call. Throws `PostgresDecodingFailure` when the text is not valid for the type.
+    ///
+    /// The default implementation makes a string and calls `init(postgresText:)`. The integer
+    /// types parse the bytes without making a string.
+    init(postgresBytes bytes: UnsafeRawBufferPointer) throws
+
     /// Returns the value for SQL NULL. The default throws, so only optionals accept NULL.
     static func decodeNull() throws -> Self
 }
@@ -23,6 +30,10 @@ public struct PostgresDecodingFailure: Error, Sendable {
 }
 
 extension PostgresDecodable {
+    public init(postgresBytes bytes: UnsafeRawBufferPointer) throws {
+        try self.init(postgresText: String(decoding: bytes, as: UTF8.self)[...])
+    }
+
     public static func decodeNull() throws -> Self {
         throw PostgresDecodingFailure("the value is NULL; decode an Optional to accept NULL")
     }
@@ -31,6 +42,10 @@ extension PostgresDecodable {
 extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
     public init(postgresText text: Substring) throws {
         self = try Wrapped(postgresText: text)
+    }
+
+    public init(postgresBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try Wrapped(postgresBytes: bytes)
     }
 
     public static func decodeNull() throws -> Self {
@@ -52,9 +67,49 @@ private func parseInteger<T: FixedWidthInteger>(_ text: Substring, as type: T.Ty
     return value
 }
 
+/// Parses a decimal integer from UTF-8 bytes, accepting what `T(text, radix: 10)` accepts in
+/// text: an optional `+` or `-`, then at least one digit, and nothing else. A worker decodes
+/// five integer columns of every claimed run, and making a string for each took about 1.5% of
+/// its CPU.
+func parseInteger<T: FixedWidthInteger>(_ bytes: UnsafeRawBufferPointer, as type: T.Type) throws -> T {
+    let invalid = PostgresDecodingFailure("not a valid \(T.self) (invalid digits or out of range)")
+    var index = 0
+    var isNegative = false
+    if let sign = bytes.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") {
+        isNegative = sign == UInt8(ascii: "-")
+        index = 1
+    }
+    guard index < bytes.count else {
+        throw invalid
+    }
+    // A negative value is accumulated downwards, so that T.min, which has no positive
+    // counterpart, parses too.
+    var value: T = 0
+    while index < bytes.count {
+        let digit = bytes[index] &- UInt8(ascii: "0")
+        guard digit < 10 else {
+            throw invalid
+        }
+        let (shifted, shiftOverflow) = value.multipliedReportingOverflow(by: 10)
+        let (next, digitOverflow) =
+            isNegative
+            ? shifted.subtractingReportingOverflow(T(digit)) : shifted.addingReportingOverflow(T(digit))
+        guard !shiftOverflow, !digitOverflow else {
+            throw invalid
+        }
+        value = next
+        index += 1
+    }
+    return value
+}
+
 extension Int: PostgresDecodable {
     public init(postgresText text: Substring) throws {
         self = try parseInteger(text, as: Int.self)
+    }
+
+    public init(postgresBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try parseInteger(bytes, as: Int.self)
     }
 }
 
@@ -62,11 +117,19 @@ extension Int32: PostgresDecodable {
     public init(postgresText text: Substring) throws {
         self = try parseInteger(text, as: Int32.self)
     }
+
+    public init(postgresBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try parseInteger(bytes, as: Int32.self)
+    }
 }
 
 extension Int64: PostgresDecodable {
     public init(postgresText text: Substring) throws {
         self = try parseInteger(text, as: Int64.self)
+    }
+
+    public init(postgresBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try parseInteger(bytes, as: Int64.self)
     }
 }
 

@@ -24,13 +24,18 @@ public struct PostgresRow: Sendable {
     /// - Throws: `PostgresError` of kind `.decoding` naming the column, its PostgreSQL type and
     ///   the requested Swift type.
     public func decode<Value: PostgresDecodable>(_ type: Value.Type, at column: Int) throws -> Value {
-        let text = text(at: column)
+        precondition(
+            storage.columnNames.indices.contains(column),
+            "column index \(column) out of range 0..<\(storage.columnNames.count)")
         do {
-            if let text {
-                return try Value(postgresText: text[...])
+            return try storage.withBytes(row: rowIndex, column: column) { bytes in
+                guard let bytes else {
+                    return try Value.decodeNull()
+                }
+                return try Value(postgresBytes: bytes)
             }
-            return try Value.decodeNull()
         } catch let failure as PostgresDecodingFailure {
+            let text = text(at: column)
             let name = storage.columnNames[column]
             let typeName = PostgresTypeNames.name(oid: storage.columnTypes[column])
             throw PostgresError(

@@ -74,15 +74,26 @@ public struct PostgresRows: RandomAccessCollection, Sendable {
         /// Returns the text of the value at `row` and `column`, or nil for NULL. Both must be in
         /// range.
         func text(row: Int, column: Int) -> String? {
+            withBytes(row: row, column: column) { bytes in
+                bytes.map { String(decoding: $0, as: UTF8.self) }
+            }
+        }
+
+        /// Calls `body` with the UTF-8 text of the value at `row` and `column`, or with nil for
+        /// NULL. Both must be in range. The bytes are valid only during the call.
+        func withBytes<Value>(
+            row: Int, column: Int, _ body: (UnsafeRawBufferPointer?) throws -> Value
+        ) rethrows -> Value {
             let row = Int32(row), column = Int32(column)
             if PQgetisnull(result, row, column) == 1 {
-                return nil
+                return try body(nil)
             }
             // PQgetvalue never returns NULL for a cell in range. The text format has no NUL
-            // bytes, so the length covers the whole value.
+            // bytes, so the length covers the whole value. The bytes live as long as the
+            // result, which `self` keeps alive during the call.
             let bytes = UnsafeRawBufferPointer(
                 start: PQgetvalue(result, row, column), count: Int(PQgetlength(result, row, column)))
-            return String(decoding: bytes, as: UTF8.self)
+            return try body(bytes)
         }
 
         /// Returns the position of the first column named `name`, the one most drivers pick when
