@@ -277,9 +277,9 @@ COMMENT ON TABLE sluice.workers IS
 --
 -- Whether a run is gated is decided once, at enqueue, and travels with the
 -- run: the gated column of its ready row, then of its lease. A completion,
--- failure, worker stop or expiry releases gates by the lease's flag, not by
--- the task's current definition, so that redefining a task without its
--- rules while its runs hold slots cannot leave those slots taken.
+-- failure, cancel, worker stop or expiry releases gates by the lease's flag,
+-- not by the task's current definition, so that redefining a task without
+-- its rules while its runs hold slots cannot leave those slots taken.
 
 CREATE TABLE sluice.run_gates (
     run_id    bigint NOT NULL,

@@ -479,9 +479,10 @@ BEGIN
     INTO v_done, v_gated, v_watched
     FROM updated u;
 
-    -- A completed run was running, so it has no held row. One statement
-    -- deletes its gates and returns the keys of the slots it occupied, which
-    -- are its concurrency gates (see _release_slots).
+    -- A completed run was running, so it has no row in sluice.held for
+    -- _close_gates to delete. One statement deletes its gates and returns the
+    -- keys of the slots it occupied, which are its concurrency gates (see
+    -- _release_slots).
     IF v_gated IS NOT NULL THEN
         WITH closed AS (
             DELETE FROM sluice.run_gates g WHERE g.run_id = ANY (v_gated) RETURNING g.kind, g.gate_key

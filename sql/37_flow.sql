@@ -628,7 +628,7 @@ $$;
 -- nothing waits: rows locked by another transaction, or a missing slot row,
 -- make it return false, having locked only some of the rows.
 --
--- This function, _admit_single_gates and _release_slots read a few slot rows
+-- This function, _admit_single_gates and _free_slots read a few slot rows
 -- by key on every claim and completion. With a thousand keys the planner
 -- read the whole slot table instead, through a hash join or a filter over
 -- every row. That took 0.5 ms per statement, three statements per batch,
@@ -829,13 +829,14 @@ BEGIN
 END
 $$;
 
--- Frees the concurrency slots of runs p_run_ids, which just stopped running.
--- A running gated run occupies one slot of each concurrency key among its
--- gates: a claim starts a run only when every gate admits it, and gives back
--- what it took from a run it turns away (_undo_gates). So the run's gates
--- name the slots to free, and no table records the holders. A second call
--- for the same run would free its slots again, so each caller calls it once
--- per run, for a gated lease it has just deleted.
+-- Frees the concurrency slots of runs p_run_ids, which just stopped running
+-- or which a claim admitted and did not start. A running gated run occupies
+-- one slot of each concurrency key among its gates: a claim starts a run
+-- only when every gate admits it, and gives back what it took from a run it
+-- turns away (_undo_gates). So the run's gates name the slots to free, and
+-- no table records the holders. A second call for the same run would free
+-- its slots again, so each run is freed once: by the caller that has just
+-- deleted its gated lease, or by _give_back_gates for a run that got none.
 CREATE FUNCTION sluice._release_slots(p_run_ids bigint[]) RETURNS void
 LANGUAGE plpgsql
 SET enable_seqscan = off
