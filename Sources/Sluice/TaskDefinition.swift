@@ -29,8 +29,8 @@ public struct TaskDefinition<Input: Codable & Sendable, Output: Codable & Sendab
 
     public var executor: TaskExecutor {
         // One decoder for every run of the task, because creating one per run was a visible
-        // share of a busy worker's CPU. JSONDecoder guards its options with a lock, so handlers
-        // may decode with it at the same time.
+        // share of a busy worker's CPU. JSONDecoder guards its options with a lock, so the
+        // exchanges of several lanes may decode with it at the same time.
         let decoder = JSONDecoder()
         return TaskExecutor { [handler, name] inputs in
             Self.decodeInputs(inputs, with: decoder).map { decoded in
@@ -106,7 +106,8 @@ public protocol AnyTaskDefinition: Sendable {
 /// each input, the handler call on the decoded value.
 public struct TaskExecutor: Sendable {
     /// One handler call with its input decoded. It takes the attempt's context and returns the
-    /// output as JSON text, or throws a `NonRetryableError` when the input did not decode.
+    /// handler's output as JSON text. It throws what the handler throws, and a
+    /// `NonRetryableError` when the input did not decode or the output does not encode.
     struct Invocation: Sendable {
         let execute: @Sendable (TaskContext) async throws -> String
     }

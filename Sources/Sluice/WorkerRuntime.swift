@@ -328,8 +328,8 @@ actor WorkerRuntime {
         continuation.yield(.registered)
     }
 
-    /// Starts the handler of `run` with `invocation`, the handler call decoded with the claim.
-    /// Without one, the input is decoded here.
+    /// Starts the handler of `run` with `invocation`, the handler call whose input the exchange
+    /// decoded with the claim. Without one, the input is decoded here, on the actor.
     private func startHandler(_ run: WorkerState.ClaimedRun, invocation: TaskExecutor.Invocation?) {
         let cancellation = CancellationBox()
         let context = TaskContext(

@@ -36,9 +36,11 @@ public struct PostgresRows: RandomAccessCollection, Sendable {
     /// access, because copying every value into a Swift string up front, and releasing the
     /// strings, took 3% of the CPU of an SDK worker draining no-op runs.
     ///
-    /// `@unchecked Sendable`: libpq's documentation (section "Behavior in Threaded Programs")
-    /// states that a PGresult is read-only after creation and may be passed between threads,
-    /// unless `PQsetvalue` or the result event functions modify it. This module calls neither.
+    /// `@unchecked Sendable`: libpq's documentation (PostgreSQL 15, section "Behavior in
+    /// Threaded Programs") states that a PGresult is normally read-only after creation and may
+    /// be passed between threads, unless a PGresult-modifying function of the sections
+    /// "Miscellaneous Functions" or "Event System" (such as `PQsetvalue`) is used on it. This
+    /// module calls none of them.
     final class Storage: @unchecked Sendable {
         private let result: OpaquePointer
         let columnNames: [String]
@@ -88,9 +90,9 @@ public struct PostgresRows: RandomAccessCollection, Sendable {
             if PQgetisnull(result, row, column) == 1 {
                 return try body(nil)
             }
-            // PQgetvalue never returns NULL for a cell in range. The text format has no NUL
-            // bytes, so the length covers the whole value. The bytes live as long as the
-            // result, which `self` keeps alive during the call.
+            // PQgetvalue never returns NULL for a cell in range. PQgetlength counts the value's
+            // bytes without the zero byte that libpq appends, so the buffer is the whole text.
+            // The bytes live as long as the result, which `self` keeps alive during the call.
             let bytes = UnsafeRawBufferPointer(
                 start: PQgetvalue(result, row, column), count: Int(PQgetlength(result, row, column)))
             return try body(bytes)
