@@ -482,7 +482,9 @@ BEGIN
     -- A completed run was running, so it has no row in sluice.held for
     -- _close_gates to delete. One statement deletes its gates and returns the
     -- keys of the slots it occupied, which are its concurrency gates (see
-    -- _release_slots).
+    -- _release_slots). The gate rows go before the slot rows are locked. No
+    -- other transaction touches a running run's gates, so this order cannot
+    -- wait in a cycle.
     IF v_gated IS NOT NULL THEN
         WITH closed AS (
             DELETE FROM sluice.run_gates g WHERE g.run_id = ANY (v_gated) RETURNING g.kind, g.gate_key

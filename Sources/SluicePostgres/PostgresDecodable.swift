@@ -57,6 +57,12 @@ extension String: PostgresDecodable {
     public init(postgresText text: Substring) throws {
         self = String(text)
     }
+
+    /// Makes the string from the bytes at once. Inputs and outputs of up to 16 MiB are read
+    /// this way, and the default would copy them a second time.
+    public init(postgresBytes bytes: UnsafeRawBufferPointer) throws {
+        self = String(decoding: bytes, as: UTF8.self)
+    }
 }
 
 /// Parses a decimal integer of a fixed-width type, naming the type when it fails.

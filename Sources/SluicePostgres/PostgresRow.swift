@@ -8,15 +8,22 @@ public struct PostgresRow: Sendable {
 
     /// Returns the raw text of a column, or nil for NULL.
     public func text(at column: Int) -> String? {
+        checkColumn(column)
+        return storage.text(row: rowIndex, column: column)
+    }
+
+    /// Stops the program when `column` is not a column of the result: a wrong index is a bug in
+    /// the query's caller, not a runtime condition.
+    private func checkColumn(_ column: Int) {
         precondition(
             storage.columnNames.indices.contains(column),
             "column index \(column) out of range 0..<\(storage.columnNames.count)")
-        return storage.text(row: rowIndex, column: column)
     }
 
     /// Returns whether the column at `column` is NULL.
     public func isNull(at column: Int) -> Bool {
-        text(at: column) == nil
+        checkColumn(column)
+        return storage.isNull(row: rowIndex, column: column)
     }
 
     /// Decodes the column at a zero-based position; decode an Optional to accept NULL.
@@ -24,9 +31,7 @@ public struct PostgresRow: Sendable {
     /// - Throws: `PostgresError` of kind `.decoding` naming the column, its PostgreSQL type and
     ///   the requested Swift type.
     public func decode<Value: PostgresDecodable>(_ type: Value.Type, at column: Int) throws -> Value {
-        precondition(
-            storage.columnNames.indices.contains(column),
-            "column index \(column) out of range 0..<\(storage.columnNames.count)")
+        checkColumn(column)
         do {
             return try storage.withBytes(row: rowIndex, column: column) { bytes in
                 guard let bytes else {

@@ -73,6 +73,11 @@ public struct PostgresRows: RandomAccessCollection, Sendable {
             PQclear(result)
         }
 
+        /// Returns whether the value at `row` and `column` is NULL. Both must be in range.
+        func isNull(row: Int, column: Int) -> Bool {
+            PQgetisnull(result, Int32(row), Int32(column)) == 1
+        }
+
         /// Returns the text of the value at `row` and `column`, or nil for NULL. Both must be in
         /// range.
         func text(row: Int, column: Int) -> String? {

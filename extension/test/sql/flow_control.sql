@@ -286,16 +286,20 @@ SELECT max_running FROM sluice.concurrency_slots WHERE task = 'dropped_rule';
 -- A claim gives back what it took for a run it admitted and then did not
 -- start, which happens only when the run left the queued state while its
 -- ready row remained. The update of sluice.runs below makes that state by
--- hand. The claim returns both the key's slot and the bucket's tokens,
--- through one gate (rate_only) and through several (keyed_and_rated).
+-- hand. The claim returns the bucket's tokens after the one-pass admission
+-- of single-gate runs (rate_only, claimed alone), and both the key's slot
+-- and the tokens after the run-by-run admission (keyed_and_rated).
 SELECT sluice.set_rate_limit('give_back', 10, 'hour');
 SELECT sluice.define_task('rate_only', rate_limits => '{"key": "give_back"}');
 SELECT sluice.define_task('keyed_and_rated', concurrency => '{"key": "gb", "max": 1}',
                           rate_limits => '{"key": "give_back", "units": 3}');
-SELECT sluice.register_worker('gbw', ARRAY['rate_only', 'keyed_and_rated'], slots => 10) AS gbw \gset
+SELECT sluice.register_worker('gbs', ARRAY['rate_only'], slots => 10) AS gbs \gset
+SELECT sluice.register_worker('gbm', ARRAY['keyed_and_rated'], slots => 10) AS gbm \gset
 SELECT sluice.enqueue('rate_only', '{}') AS gb1 \gset
 SELECT sluice.enqueue('keyed_and_rated', '{}') AS gb2 \gset
 UPDATE sluice.runs SET status = 'cancelled' WHERE id IN (:gb1, :gb2);
-SELECT count(*) AS started FROM sluice.claim(:'gbw', 10);
+SELECT count(*) AS started FROM sluice.claim(:'gbs', 10);
+SELECT round(tokens) AS tokens_back_single FROM sluice.rate_limits WHERE key = 'give_back';
+SELECT count(*) AS started FROM sluice.claim(:'gbm', 10);
 SELECT running AS slot_in_use FROM sluice.concurrency_slots WHERE key = 'gb';
-SELECT round(tokens) AS tokens_back FROM sluice.rate_limits WHERE key = 'give_back';
+SELECT round(tokens) AS tokens_back_several FROM sluice.rate_limits WHERE key = 'give_back';
