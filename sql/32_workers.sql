@@ -30,6 +30,14 @@ BEGIN
 END
 $$;
 
+-- Returns p_names with each name kept once, at its first position.
+CREATE FUNCTION sluice._distinct_in_order(p_names text[]) RETURNS text[]
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT ARRAY(SELECT u.name FROM unnest(p_names) WITH ORDINALITY AS u(name, n)
+                 GROUP BY u.name ORDER BY min(u.n))
+$$;
+
 CREATE FUNCTION sluice.register_worker(
     name          text,
     tasks         text[],
@@ -74,14 +82,12 @@ BEGIN
     END LOOP;
 
     -- A name listed twice would make claims read that task's runs twice.
-    v_tasks := ARRAY(SELECT u.name FROM unnest(register_worker.tasks) WITH ORDINALITY AS u(name, n)
-                     GROUP BY u.name ORDER BY min(u.n));
+    v_tasks := sluice._distinct_in_order(register_worker.tasks);
     IF register_worker.queues IS NULL THEN
         v_queues := (SELECT pg_catalog.array_agg(DISTINCT t.queue ORDER BY t.queue)
                      FROM sluice.tasks t WHERE t.name = ANY (v_tasks));
     ELSE
-        v_queues := ARRAY(SELECT u.name FROM unnest(register_worker.queues) WITH ORDINALITY AS u(name, n)
-                          GROUP BY u.name ORDER BY min(u.n));
+        v_queues := sluice._distinct_in_order(register_worker.queues);
     END IF;
 
     INSERT INTO sluice.workers (name, hostname, pid, slots, queues, tasks, labels, lease_timeout,
