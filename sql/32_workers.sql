@@ -416,6 +416,26 @@ COMMENT ON FUNCTION sluice.claim(uuid, integer) IS
     'highest priority first, then longest waiting, applying concurrency keys, rate limits and affinity. Returns run id, '
     'task, attempt, input, metadata, execution deadline and max_attempts of each.';
 
+-- A claim that waits in the server, for workers with nothing to do. When
+-- sluice.claim finds nothing, it waits up to timeout for an enqueue's
+-- sluice_ready notification and claims at once in the same call, without the
+-- round trip through a listening client (extension/src/claim_wait.c). The
+-- session listens on sluice_ready from the first call on, so its client
+-- receives those notifications and may ignore them. A call returns without
+-- waiting when it is the session's first, when the worker was not yet
+-- waiting, when its claim wrote something, and inside a transaction block.
+-- While it waits it holds no lock, only its statement's snapshot.
+CREATE FUNCTION sluice.claim_or_wait(worker_id uuid, max_runs integer DEFAULT 1,
+                                     timeout interval DEFAULT '1 second')
+RETURNS TABLE (run_id bigint, task text, attempt integer, input jsonb, metadata jsonb,
+               deadline timestamptz, max_attempts integer)
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'sluice_claim_or_wait';
+
+COMMENT ON FUNCTION sluice.claim_or_wait(uuid, integer, interval) IS
+    'Claims like sluice.claim; when nothing is claimable, waits in the server up to timeout (0 to 1 minute) for '
+    'runs to become ready and claims them. Listens on sluice_ready in the calling session.';
+
 -- Between vacuums the lease table keeps the dead rows of every run completed
 -- since the last one. The generic plan read the whole table into a hash join,
 -- so a completion cost more the more runs had finished before it. Over a

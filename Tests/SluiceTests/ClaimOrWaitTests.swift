@@ -1,0 +1,93 @@
+import Foundation
+import Sluice
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+/// `sluice.claim_or_wait` across sessions: what pg_regress, with one session, cannot show.
+@Suite struct ClaimOrWaitTests {
+    /// Registers a worker for `email` on `connection` and makes its session a waiter: the first
+    /// call inserts the waiting row and listens, and both take effect when it commits.
+    static func waitingWorker(_ fixture: SluiceFixture, on connection: PostgresConnection) async throws -> UUID {
+        try await fixture.sql.execute("SELECT sluice.define_task('email')")
+        let workerID = try await connection.query(
+            "SELECT sluice.register_worker('waiter', ARRAY['email'], slots => 4)")[0].decode(UUID.self, at: 0)
+        let first = try await connection.query("SELECT * FROM sluice.claim_or_wait($1, 4, '0')", [workerID])
+        #expect(first.count == 0)
+        return workerID
+    }
+
+    /// Returns the process id of `connection`'s backend.
+    static func backendPID(_ connection: PostgresConnection) async throws -> Int {
+        try await connection.query("SELECT pg_backend_pid()")[0].decode(Int.self, at: 0)
+    }
+
+    /// Waits until the backend `pid` waits on its latch inside claim_or_wait.
+    static func waitUntilWaiting(_ fixture: SluiceFixture, pid: Int) async throws {
+        try await waitUntil("claim_or_wait waits in the server") {
+            let rows = try await fixture.sql.query(
+                "SELECT count(*)::int FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Extension'", [pid])
+            return try rows[0].decode(Int.self, at: 0) == 1
+        }
+    }
+
+    @Test func enqueueFromAnotherSessionEndsTheWait() async throws {
+        let fixture = try await SluiceFixture.make()
+        let waiter = try await fixture.database.connect()
+        let workerID = try await Self.waitingWorker(fixture, on: waiter)
+        let pid = try await Self.backendPID(waiter)
+        let started = ContinuousClock.now
+        let claim = Task {
+            try await waiter.query("SELECT run_id FROM sluice.claim_or_wait($1, 4, '30 seconds')", [workerID])
+        }
+        try await Self.waitUntilWaiting(fixture, pid: pid)
+        let runID = try await fixture.sql.query("SELECT sluice.enqueue('email', '{}')")[0].decode(Int64.self, at: 0)
+        let rows = try await claim.value
+        #expect(rows.count == 1)
+        #expect(try rows[0].decode(Int64.self, at: 0) == runID)
+        #expect(ContinuousClock.now - started < .seconds(15))
+        #expect(try await fixture.status(runID) == "running")
+        // The claim after the wait reads the time of the claim, not of its transaction's start,
+        // which came before the enqueue.
+        let startedAfterEnqueue = try await fixture.sql.query(
+            "SELECT started_at >= created_at FROM sluice.runs WHERE id = $1", [runID])[0].decode(Bool.self, at: 0)
+        #expect(startedAfterEnqueue)
+        #expect(try await waiter.query("SELECT current_setting('sluice.clock_offset', true)")[0]
+            .decode(String?.self, at: 0) ?? "" == "")
+        await waiter.close()
+        await fixture.close()
+    }
+
+    @Test func waitHoldsNoLocks() async throws {
+        let fixture = try await SluiceFixture.make()
+        let waiter = try await fixture.database.connect()
+        let workerID = try await Self.waitingWorker(fixture, on: waiter)
+        let pid = try await Self.backendPID(waiter)
+        let claim = Task {
+            try await waiter.query("SELECT run_id FROM sluice.claim_or_wait($1, 4, '30 seconds')", [workerID])
+        }
+        try await Self.waitUntilWaiting(fixture, pid: pid)
+        // Its attempt's locks (the worker's advisory lock, the queue tables) went with the
+        // rolled-back subtransaction. Left are the transaction's own ids and the lock that
+        // nextval takes on sluice.claim_seq, which PostgreSQL keeps to the transaction's end;
+        // only ALTER SEQUENCE and DROP wait for that one.
+        let locks = try await fixture.sql.query(
+            """
+            SELECT coalesce(string_agg(l.locktype || ' ' || coalesce(l.relation::regclass::text, '') || ' ' || l.mode,
+                                       ', '), '')
+            FROM pg_locks l
+            WHERE l.pid = $1 AND l.locktype NOT IN ('virtualxid', 'transactionid')
+              AND l.relation IS DISTINCT FROM 'sluice.claim_seq'::regclass
+            """, [pid])
+        let held = try locks[0].decode(String.self, at: 0)
+        #expect(held == "", "locks held while waiting: \(held)")
+        // So the shed's exclusive lock on the queue tables is granted while it waits.
+        let shed = try await fixture.sql.query(
+            "SELECT sluice.shed_dead_rows(min_dead => 0, min_snapshot_age => 0)")[0].decode(Bool.self, at: 0)
+        #expect(shed)
+        _ = try await fixture.sql.query("SELECT sluice.enqueue('email', '{}')")
+        #expect(try await claim.value.count == 1)
+        await waiter.close()
+        await fixture.close()
+    }
+}
