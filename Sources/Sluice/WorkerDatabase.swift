@@ -13,6 +13,12 @@ struct WorkerDatabase: Sendable {
                c.max_attempts, (extract(epoch FROM c.deadline - sluice.now()) * 1000000)::int8
         FROM sluice.claim($1, $2) AS c
         """
+    /// `claimSQL` through `sluice.claim_or_wait`, whose third parameter is the longest wait.
+    static let claimOrWaitSQL = """
+        SELECT c.run_id, c.task, c.attempt, c.input, c.metadata, (extract(epoch FROM c.deadline) * 1000000)::int8,
+               c.max_attempts, (extract(epoch FROM c.deadline - sluice.now()) * 1000000)::int8
+        FROM sluice.claim_or_wait($1, $2, $3::interval) AS c
+        """
     static let completeSQL = "SELECT id FROM sluice.complete($1::bigint[], $2::int[], $3::jsonb[]) AS id"
     static let failSQL = "SELECT run_id, status::text FROM sluice.fail($1::bigint[], $2::int[], $3::text[], $4::bool[])"
 

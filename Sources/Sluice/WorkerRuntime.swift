@@ -46,10 +46,14 @@ actor WorkerRuntime {
         executors = Dictionary(uniqueKeysWithValues: worker.tasks.map { ($0.name, $0.executor) })
         taskTimeouts = Dictionary(uniqueKeysWithValues: worker.tasks.map { ($0.name, $0.options.timeout) })
         let queues = worker.queues ?? worker.tasks.map(\.options.queue)
-        state = WorkerState(slots: worker.slots, queues: Set(queues), lanes: worker.connections)
+        state = WorkerState(slots: worker.slots, queues: Set(queues), lanes: worker.connections, waitsInServer: true)
+        serverWait = min(worker.pollInterval, worker.leaseTimeout / 4, .milliseconds(500))
     }
 
     private let mergedEvents: AsyncStream<WorkerEvent>
+    /// How long an idle worker's claim waits in the server. A shutdown waits for it to return,
+    /// and so does a heartbeat on its lane, so it stays well within the lease timeout.
+    private let serverWait: Duration
 
     /// Starts the worker and processes events until it stops.
     func run() async throws {
@@ -479,7 +483,11 @@ actor WorkerRuntime {
         let reportStatements = WorkerDatabase.reportStatements(exchange.reports)
         var statements = reportStatements.map { (sql: $0.sql, parameters: $0.parameters) }
         if let claimCount = exchange.claim {
-            statements.append((WorkerDatabase.claimSQL, [workerID, claimCount]))
+            if exchange.waits {
+                statements.append((WorkerDatabase.claimOrWaitSQL, [workerID, claimCount, serverWait.intervalText]))
+            } else {
+                statements.append((WorkerDatabase.claimSQL, [workerID, claimCount]))
+            }
         }
         let logger = logger
         Task { [continuation, executors] in

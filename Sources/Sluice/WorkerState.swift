@@ -15,6 +15,11 @@ import Foundation
 /// still in flight on another lane, nor slots that another claim in flight requested. So a
 /// claim that returns fewer runs than it requested means that no more were claimable: the
 /// queues were empty, or the rest were gated, locked by other claims or routed elsewhere.
+///
+/// A worker with nothing to do keeps one claim waiting in the server (`sluice.claim_or_wait`)
+/// when `waitsInServer` is set: with no handler executing, no report pending and no exchange in
+/// flight, after a claim that found no more work. It returns when runs become ready or after
+/// its timeout, and the next one follows while the worker is still idle.
 struct WorkerState: Sendable {
     /// The lifecycle of the worker.
     enum Phase: Sendable, Hashable {
@@ -65,6 +70,8 @@ struct WorkerState: Sendable {
         var reports: [Report]
         /// The number of runs to claim after the reports, or nil for no claim.
         var claim: Int?
+        /// Whether the claim waits in the server for runs when none is ready.
+        var waits = false
     }
 
     /// The result of an exchange's claim.
@@ -109,6 +116,8 @@ struct WorkerState: Sendable {
     let queues: Set<String>
     /// The number of connections that carry exchanges.
     let lanes: Int
+    /// Whether an idle worker keeps a claim waiting in the server.
+    let waitsInServer: Bool
 
     private(set) var phase = Phase.registering
     private var executions: [Int64: Execution] = [:]
@@ -122,12 +131,13 @@ struct WorkerState: Sendable {
     /// Whether ready runs may be waiting: set by notifications, timers and full claims.
     private var mayHaveReadyRuns = true
 
-    init(slots: Int, queues: Set<String>, lanes: Int = 1) {
+    init(slots: Int, queues: Set<String>, lanes: Int = 1, waitsInServer: Bool = false) {
         precondition(slots > 0, "a worker has at least one slot")
         precondition(lanes > 0, "a worker has at least one lane")
         self.slots = slots
         self.queues = queues
         self.lanes = lanes
+        self.waitsInServer = waitsInServer
     }
 
     /// The number of handlers executing, including cancelled ones that have not returned yet.
@@ -146,6 +156,11 @@ struct WorkerState: Sendable {
             reserved += max(exchange.reports.count, exchange.claim ?? 0)
         }
         return slots - executions.count - reserved
+    }
+
+    /// The maximum a claim requests: a lane's share of the slots.
+    private var laneShare: Int {
+        (slots + lanes - 1) / lanes
     }
 
     private var idleLane: Int? {
@@ -216,7 +231,20 @@ struct WorkerState: Sendable {
             // poll timer.
             return actions + flushAndClaim(claiming: false) + stopIfDrained()
         }
-        return actions + flushSoon() + stopIfDrained()
+        return actions + flushSoon() + waitIfIdle() + stopIfDrained()
+    }
+
+    /// Sends a claim that waits in the server when the worker has nothing to do and its last
+    /// claim found no more work.
+    private mutating func waitIfIdle() -> [Action] {
+        guard waitsInServer, phase == .running, !mayHaveReadyRuns, executions.isEmpty, pendingReports.isEmpty,
+              exchanges.isEmpty, let lane = idleLane
+        else {
+            return []
+        }
+        let exchange = Exchange(lane: lane, reports: [], claim: min(claimableSlots, laneShare), waits: true)
+        exchanges[lane] = exchange
+        return [.send(exchange)]
     }
 
     /// Sends what is pending now, or after `coalescingDelay` while handlers still execute and
@@ -259,8 +287,7 @@ struct WorkerState: Sendable {
         guard phase == .running, mayHaveReadyRuns, claimable > 0 else {
             return nil
         }
-        let share = (slots + lanes - 1) / lanes
-        let count = min(claimable, share)
+        let count = min(claimable, laneShare)
         mayHaveReadyRuns = count < claimable
         return count
     }

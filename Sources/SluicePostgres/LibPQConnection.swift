@@ -134,6 +134,13 @@ final class LibPQConnection {
         return try consume(result, sql: sql)
     }
 
+    /// Frees the notifications libpq has read on this connection.
+    func discardNotifications() {
+        while let notification = PQnotifies(handle) {
+            PQfreemem(notification)
+        }
+    }
+
     /// Quotes an identifier for SQL text with PQescapeIdentifier.
     func escapeIdentifier(_ identifier: String) throws -> String {
         guard !identifier.utf8.contains(0) else {

@@ -155,6 +155,9 @@ public final class PostgresConnection: @unchecked Sendable {
         try await onQueue {
             let connection = try self.openConnection()
             do {
+                // A session that listens (sluice.claim_or_wait makes it) receives
+                // notifications with its results; nothing reads them here, so they are freed.
+                defer { connection.discardNotifications() }
                 return try body(connection)
             } catch let error as PostgresError where error.kind == .connectionLost || !connection.isOK {
                 self.dropConnection()

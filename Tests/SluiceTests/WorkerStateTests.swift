@@ -356,6 +356,60 @@ import Testing
         var state = Self.running(slots: 2, runs: [])
         #expect(state.drainRequested() == [.startDrainTimer, .stop])
     }
+
+    // MARK: Waiting in the server
+
+    static func wait(lane: Int = 0, claim: Int) -> WorkerState.Action {
+        .send(WorkerState.Exchange(lane: lane, reports: [], claim: claim, waits: true))
+    }
+
+    /// Returns a state that waits in the server, registered, whose first claims (one per lane)
+    /// found nothing, and the actions of the last reply.
+    static func idleWaiting(slots: Int, lanes: Int = 1) -> (WorkerState, [WorkerState.Action]) {
+        var state = WorkerState(slots: slots, queues: ["default"], lanes: lanes, waitsInServer: true)
+        _ = state.registered()
+        var actions: [WorkerState.Action] = []
+        for lane in 0..<lanes {
+            actions = state.exchanged(lane: lane, unsent: [], claim: .claimed([]))
+        }
+        return (state, actions)
+    }
+
+    @Test func idleWorkerWaitsInServerAgainAfterEachEmptyWait() {
+        var (state, actions) = Self.idleWaiting(slots: 4)
+        #expect(actions == [Self.wait(claim: 4)])
+        #expect(state.exchanged(lane: 0, unsent: [], claim: .claimed([])) == [Self.wait(claim: 4)])
+    }
+
+    @Test func noServerWaitWhileHandlersExecute() {
+        var (state, _) = Self.idleWaiting(slots: 4)
+        let started = state.exchanged(lane: 0, unsent: [], claim: .claimed([Self.run(1)]))
+        #expect(started == [.start(Self.run(1))])
+        // The last handler's report goes at once; the wait follows its reply.
+        #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [Self.send([Self.report(1)])])
+        #expect(state.exchanged(lane: 0, unsent: [], claim: nil) == [Self.wait(claim: 4)])
+    }
+
+    @Test func notificationDuringServerWaitClaimsAfterIt() {
+        var (state, _) = Self.idleWaiting(slots: 4)
+        // The one lane carries the wait, which will claim the run itself.
+        #expect(state.notified(queue: "default") == [])
+        let actions = state.exchanged(lane: 0, unsent: [], claim: .claimed([Self.run(1)]))
+        #expect(actions == [.start(Self.run(1)), Self.send(claim: 3)])
+    }
+
+    @Test func secondLaneClaimsWhileTheFirstWaits() {
+        var (state, actions) = Self.idleWaiting(slots: 4, lanes: 2)
+        #expect(actions == [Self.wait(claim: 2)])
+        #expect(state.notified(queue: "default") == [Self.send(lane: 1, claim: 2)])
+    }
+
+    @Test func drainStopsOnceTheServerWaitReturns() {
+        var (state, _) = Self.idleWaiting(slots: 4)
+        #expect(state.drainRequested() == [.startDrainTimer])
+        #expect(state.exchanged(lane: 0, unsent: [], claim: .claimed([])) == [.stop])
+    }
+
 }
 
 /// A small deterministic generator, so that a failing sequence repeats.

@@ -62,12 +62,14 @@ struct Fatal: NonRetryableError {}
             _ = try await run.result(timeout: .seconds(30))
         }
         #expect(executing.maximum == 4)
-        // Both lanes carried exchanges: the last statement of each is a claim or a report.
+        // Both lanes carried exchanges: the last statement of each is a claim, a claim that
+        // waits in the server, or a report.
         let lanes = try await fixture.sql.query(
             """
             SELECT count(*)::int FROM pg_stat_activity
             WHERE application_name = 'sluice-worker two-lanes'
-              AND (query LIKE '%sluice.claim(%' OR query LIKE '%sluice.complete(%')
+              AND (query LIKE '%sluice.claim(%' OR query LIKE '%sluice.claim_or_wait(%'
+                   OR query LIKE '%sluice.complete(%')
             """)
         #expect(try lanes[0].decode(Int.self, at: 0) == 2)
         let statuses = try await fixture.sql.query(
@@ -284,6 +286,35 @@ struct Fatal: NonRetryableError {}
         #expect(info.output == nil)
         worker.shutdown()
         try await running.value
+        await fixture.close()
+    }
+
+    @Test func idleWorkerWaitsInTheServer() async throws {
+        let fixture = try await SluiceFixture.make()
+        let ran = Counter()
+        let ping = Sluice.task("ping") { (_: Empty, _: TaskContext) in
+            ran.add(1)
+        }
+        try await fixture.client.define(ping)
+        let worker = Self.worker(fixture, [ping])
+        let running = fixture.start(worker)
+        try await waitUntil("the idle worker's claim waits in the server") {
+            let rows = try await fixture.sql.query(
+                """
+                SELECT count(*)::int FROM pg_stat_activity
+                WHERE application_name = 'sluice-worker test-worker' AND wait_event_type = 'Extension'
+                  AND query LIKE '%sluice.claim_or_wait%'
+                """)
+            return try rows[0].decode(Int.self, at: 0) == 1
+        }
+        let run = try await fixture.client.enqueue(ping, Empty())
+        _ = try await run.result(timeout: .seconds(10))
+        #expect(ran.value == 1)
+        // A shutdown waits for the wait in flight, which the worker keeps short.
+        let stopping = ContinuousClock.now
+        worker.shutdown()
+        try await running.value
+        #expect(ContinuousClock.now - stopping < .seconds(3))
         await fixture.close()
     }
 
