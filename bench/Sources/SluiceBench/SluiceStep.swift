@@ -11,12 +11,16 @@ final class SluiceStep: DrainStep, @unchecked Sendable {
     // @unchecked: `held` is used by one drain loop at a time.
 
     static let claimSQL = "SELECT run_id, attempt, input FROM sluice.claim($1, $2)"
+    static let claimOrWaitSQL =
+        "SELECT run_id, attempt, input FROM sluice.claim_or_wait($1, $2, pg_catalog.make_interval(secs => $3))"
     static let completeSQL = "SELECT count(*) FROM sluice.complete($1::bigint[], $2::integer[], $3::jsonb[])"
 
     let connection: PostgresConnection
     let workerID: UUID
     let batchSize: Int
     let pipelined: Bool
+    /// When set, claims wait in the server up to this long for runs (`sluice.claim_or_wait`).
+    let serverWaitSeconds: Double?
     let onStart: (@Sendable (Int) -> Void)?
     let onComplete: (@Sendable ([Int]) -> Void)?
     private var held: [ClaimedRun] = []
@@ -30,12 +34,13 @@ final class SluiceStep: DrainStep, @unchecked Sendable {
 
     init(
         connection: PostgresConnection, workerID: UUID, batchSize: Int, pipelined: Bool = false,
-        onStart: (@Sendable (Int) -> Void)? = nil, onComplete: (@Sendable ([Int]) -> Void)? = nil
+        serverWaitSeconds: Double? = nil, onStart: (@Sendable (Int) -> Void)? = nil, onComplete: (@Sendable ([Int]) -> Void)? = nil
     ) {
         self.connection = connection
         self.workerID = workerID
         self.batchSize = batchSize
         self.pipelined = pipelined
+        self.serverWaitSeconds = serverWaitSeconds
         self.onStart = onStart
         self.onComplete = onComplete
     }
@@ -44,11 +49,18 @@ final class SluiceStep: DrainStep, @unchecked Sendable {
         if pipelined {
             return try await pipelinedStep()
         }
-        let claimed = try await runHandlers(connection.queryCached(Self.claimSQL, [workerID, batchSize]))
+        let claimed = try await runHandlers(claim())
         if claimed.isEmpty {
             return 0
         }
         return try await complete(claimed)
+    }
+
+    private func claim() async throws -> PostgresRows {
+        guard let serverWaitSeconds else {
+            return try await connection.queryCached(Self.claimSQL, [workerID, batchSize])
+        }
+        return try await connection.queryCached(Self.claimOrWaitSQL, [workerID, batchSize, serverWaitSeconds])
     }
 
     func flush() async throws -> Int {
@@ -59,7 +71,7 @@ final class SluiceStep: DrainStep, @unchecked Sendable {
 
     private func pipelinedStep() async throws -> Int {
         if held.isEmpty {
-            held = try await runHandlers(connection.queryCached(Self.claimSQL, [workerID, batchSize]))
+            held = try await runHandlers(claim())
             return held.isEmpty ? 0 : try await pipelinedStep()
         }
         let results = try await connection.pipelineResultsCached([

@@ -102,7 +102,7 @@ enum LatencyScenario {
 
     /// The queue a latency measurement goes through.
     enum Queue {
-        /// Sluice: `sluice.enqueue`, and claim loops that wait on `LISTEN sluice_ready`.
+        /// Sluice: `sluice.enqueue`, and claim loops that wait in `sluice.claim_or_wait`.
         case sluice
         /// The floor's tables: an insert that notifies `bench_floor` in its transaction, and
         /// `FloorStep` loops that wait on `LISTEN bench_floor`.
@@ -110,6 +110,9 @@ enum LatencyScenario {
 
         var channel: String { self == .sluice ? "sluice_ready" : "bench_floor" }
     }
+
+    /// How long one `sluice.claim_or_wait` of the consumer waits; a stop waits at most as long.
+    static let serverWaitSeconds = 0.1
 
     static let floorEnqueueSQL =
         "WITH job AS (INSERT INTO bench_floor.jobs (input) VALUES ($1) RETURNING id) "
@@ -125,23 +128,35 @@ enum LatencyScenario {
         try await context.database.reset()
         let recorder = LatencyRecorder()
         let loops = try await openConsumer(context)
-        let listener = try await PostgresListener.start(
-            context.database.connectionString, channels: [queue.channel], applicationName: "sluice-bench listener")
-        let wake = WakeSignal()
-        let relay = Task {
-            for await _ in listener.notifications {
-                await wake.signal()
-            }
-        }
         let stopFlag = StopFlag()
-        let limits = DrainLimits(
-            deadline: .infinity, stopWhenEmpty: false, stopFlag: stopFlag, wakeSignal: wake, idlePollSeconds: 0.1)
+        // Sluice's loops wait in the server (`sluice.claim_or_wait`); the floor's wait on a
+        // listening connection of this process, as any queue without that function would.
+        var listener: PostgresListener?
+        var relay: Task<Void, Never>?
+        let limits: DrainLimits
+        switch queue {
+        case .sluice:
+            limits = DrainLimits(deadline: .infinity, stopWhenEmpty: false, stopFlag: stopFlag, idlePollSeconds: 0.001)
+        case .floor:
+            let started = try await PostgresListener.start(
+                context.database.connectionString, channels: [queue.channel], applicationName: "sluice-bench listener")
+            let wake = WakeSignal()
+            relay = Task {
+                for await _ in started.notifications {
+                    await wake.signal()
+                }
+            }
+            listener = started
+            limits = DrainLimits(
+                deadline: .infinity, stopWhenEmpty: false, stopFlag: stopFlag, wakeSignal: wake, idlePollSeconds: 0.1)
+        }
         let consumers = loops.map { loop in
             let step: DrainStep
             switch queue {
             case .sluice:
                 step = SluiceStep(
                     connection: loop.connection, workerID: loop.workerID, batchSize: consumer.batchSize,
+                    serverWaitSeconds: serverWaitSeconds,
                     onStart: { recorder.started($0) }, onComplete: { recorder.completed($0) })
             case .floor:
                 step = FloorStep(
@@ -157,12 +172,11 @@ enum LatencyScenario {
             await Clock.sleep(seconds: 0.05)
         }
         stopFlag.stop()
-        await wake.signal()
         for task in consumers {
             _ = try await task.value
         }
-        listener.close()
-        relay.cancel()
+        listener?.close()
+        relay?.cancel()
         for loop in loops {
             await loop.connection.close()
         }
