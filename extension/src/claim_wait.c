@@ -27,7 +27,9 @@
  *     sluice.held, or inserted the waiting row, keeps its work and returns,
  *     rather than hold those row locks through the wait;
  *   - the call is not inside a transaction block, whose earlier statements'
- *     locks would be held through the wait.
+ *     locks would be held through the wait, and its transaction wrote nothing
+ *     before it (a PL/pgSQL loop's earlier claims). NOTE: relation locks that
+ *     earlier reads of a function's transaction took are still held.
  * Otherwise the call returns what the attempt claimed, possibly nothing, and
  * the caller calls again.
  *
@@ -93,6 +95,7 @@ sluice_claim_or_wait(PG_FUNCTION_ARGS)
 	Datum		arguments[2];
 	char		nulls[2];
 	TimestampTz end;
+	bool		wrote_before;
 
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -106,6 +109,14 @@ sluice_claim_or_wait(PG_FUNCTION_ARGS)
 	arguments[1] = PG_GETARG_DATUM(1);
 	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
 
+	/*
+	 * A transaction that wrote before this call, such as an earlier call of a
+	 * PL/pgSQL loop that claimed runs, would hold those rows through a wait.
+	 * Its earlier claim may also have moved sluice.clock_offset, which a
+	 * second move would count twice.
+	 */
+	wrote_before = GetTopTransactionIdIfAny() != InvalidTransactionId;
+
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 
 	for (bool after_wait = false;; after_wait = true)
@@ -115,8 +126,8 @@ sluice_claim_or_wait(PG_FUNCTION_ARGS)
 
 		ResetLatch(MyLatch);
 		next = attempt_claim(arguments, nulls, rsinfo, after_wait);
-		/* Inside a transaction block, earlier statements' locks would be held through a wait. */
-		if (next == ATTEMPT_WAIT && IsTransactionBlock())
+		/* In a transaction block or after earlier writes, their locks would be held through a wait. */
+		if (next == ATTEMPT_WAIT && (IsTransactionBlock() || wrote_before))
 			break;
 		if (next == ATTEMPT_LISTEN)
 		{

@@ -61,3 +61,26 @@ EXCEPTION WHEN SQLSTATE 'SL005' THEN
 END
 $$;
 SELECT count(*) AS leases_kept FROM sluice.leases WHERE worker_id = :'w1';
+
+-- A call whose transaction wrote before it does not wait, even outside a
+-- transaction block: a PL/pgSQL loop's wait would hold the leases of its
+-- earlier claims, and move sluice.clock_offset a second time. With no worker
+-- waiting, the enqueue sends no notification into this file.
+LISTEN sluice_ready;
+DELETE FROM sluice.waiting_workers;
+SELECT sluice.enqueue('email', '{"n": 3}') AS e3 \gset
+CREATE TEMP TABLE loop_claims (call integer, claimed bigint, waited interval);
+DO $$
+DECLARE
+    v_started timestamptz;
+BEGIN
+    FOR i IN 1..2 LOOP
+        v_started := pg_catalog.clock_timestamp();
+        INSERT INTO loop_claims
+        SELECT i, count(*), pg_catalog.clock_timestamp() - v_started
+        FROM sluice.claim_or_wait((SELECT id FROM sluice.workers WHERE name = 'w1'), 4, '3 seconds');
+    END LOOP;
+END
+$$;
+SELECT call, claimed, waited < '1 second' AS returned_at_once FROM loop_claims ORDER BY call;
+SELECT count(*) AS leases FROM sluice.leases WHERE worker_id = :'w1';
