@@ -318,6 +318,33 @@ struct Fatal: NonRetryableError {}
         await fixture.close()
     }
 
+    @Test func idleWorkerWithShortLeaseStaysRegistered() async throws {
+        let fixture = try await SluiceFixture.make()
+        let ping = Sluice.task("ping") { (_: Empty, _: TaskContext) in }
+        try await fixture.client.define(ping)
+        // With the minimum lease timeout, heartbeats queue behind the claim that waits in the
+        // server on the same connection, which the worker keeps to a quarter of the lease.
+        let worker = Worker(
+            client: fixture.client, name: "short-lease", slots: 2, tasks: [ping], leaseTimeout: .seconds(1),
+            drainTimeout: .seconds(5), pollInterval: .seconds(2), handleSignals: false)
+        let running = fixture.start(worker)
+        let idleUntil = ContinuousClock.now + .seconds(4)
+        while ContinuousClock.now < idleUntil {
+            _ = try await fixture.sql.query("SELECT sluice.expire_leases()")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let stopped = try await fixture.sql.query(
+            "SELECT count(*)::int FROM sluice.workers WHERE name = 'short-lease' AND stopped_at IS NOT NULL")
+        #expect(try stopped[0].decode(Int.self, at: 0) == 0)
+        let run = try await fixture.client.enqueue(ping, Empty())
+        _ = try await run.result(timeout: .seconds(10))
+        let stopping = ContinuousClock.now
+        worker.shutdown()
+        try await running.value
+        #expect(ContinuousClock.now - stopping < .seconds(2))
+        await fixture.close()
+    }
+
     @Test func shutdownDrainsInFlightHandlers() async throws {
         let fixture = try await SluiceFixture.make()
         let started = Counter()
