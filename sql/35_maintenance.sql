@@ -188,7 +188,8 @@ CREATE FUNCTION sluice.shed_dead_rows(
     min_dead         bigint DEFAULT 1000,
     max_moved        integer DEFAULT 10000,
     lock_wait        interval DEFAULT '250 milliseconds',
-    min_snapshot_age integer DEFAULT 1000
+    min_snapshot_age integer DEFAULT 1000,
+    min_statement_age interval DEFAULT '1 second'
 ) RETURNS boolean
 LANGUAGE plpgsql
 SET jit = off
@@ -219,6 +220,7 @@ BEGIN
     PERFORM sluice._check_range('max_moved', shed_dead_rows.max_moved, 0, 1000000);
     PERFORM sluice._check_interval('lock_wait', shed_dead_rows.lock_wait, '1 millisecond', '1 minute');
     PERFORM sluice._check_range('min_snapshot_age', shed_dead_rows.min_snapshot_age, 0, 1000000000);
+    PERFORM sluice._check_interval('min_statement_age', shed_dead_rows.min_statement_age, '0', '1 hour');
     -- The SET clause above restores the caller's lock_timeout on return. The
     -- wait stays under deadlock_timeout, so that in a cycle of lock waits this
     -- call gives up before the deadlock detector cancels another transaction.
@@ -248,10 +250,17 @@ BEGIN
         -- second. The age grows with the transactions the queue runs, and a
         -- held snapshot slows them, so the default stays low. With 10,000, no
         -- shed came in the first 30 s, while throughput fell to an eighth.
+        -- The snapshot of a statement still running counts once it has run
+        -- for min_statement_age. Shorter ones end before a shed would help,
+        -- and idle workers wait in sluice.claim_or_wait under a snapshot of
+        -- up to half a second, which at a few thousand transactions a second
+        -- elsewhere is older than min_snapshot_age.
         IF coalesce(greatest(
                (SELECT max(pg_catalog.age(a.backend_xmin)) FROM pg_catalog.pg_stat_activity a
                 WHERE a.datname = pg_catalog.current_database() AND a.pid <> pg_catalog.pg_backend_pid()
-                  AND a.backend_type = 'client backend'),
+                  AND a.backend_type = 'client backend'
+                  AND (a.state IS DISTINCT FROM 'active'
+                       OR a.query_start <= pg_catalog.clock_timestamp() - shed_dead_rows.min_statement_age)),
                (SELECT max(pg_catalog.age(p.transaction)) FROM pg_catalog.pg_prepared_xacts p),
                (SELECT max(pg_catalog.age(s.xmin)) FROM pg_catalog.pg_replication_slots s)), 0)
            < shed_dead_rows.min_snapshot_age THEN
@@ -384,8 +393,9 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION sluice.shed_dead_rows(bigint, integer, interval, integer) IS
+COMMENT ON FUNCTION sluice.shed_dead_rows(bigint, integer, interval, integer, interval) IS
     'Drops the dead rows of sluice.ready and sluice.leases that vacuum cannot remove while a long transaction '
-    'runs (a snapshot older than min_snapshot_age transactions): switches new rows to the other partition, '
+    'runs (a snapshot older than min_snapshot_age transactions, of a session idle in its transaction or of a '
+    'statement running for min_statement_age): switches new rows to the other partition, '
     'copies the old partition''s live rows over (at most max_moved ready runs) and truncates it, waiting at '
     'most lock_wait for each of its two locks. Returns whether it did. The coordinator calls it after its vacuums.';

@@ -69,8 +69,8 @@ import Testing
         try await Self.waitUntilWaiting(fixture, pid: pid)
         // Its attempt's locks (the worker's advisory lock, the queue tables) went with the
         // rolled-back subtransaction. Left are the transaction's own ids and the lock that
-        // nextval takes on sluice.claim_seq, which PostgreSQL keeps to the transaction's end;
-        // only ALTER SEQUENCE and DROP wait for that one.
+        // nextval takes on sluice.claim_seq, which PostgreSQL keeps to the transaction's end.
+        // Only ALTER SEQUENCE and DROP wait for that one.
         let locks = try await fixture.sql.query(
             """
             SELECT coalesce(string_agg(l.locktype || ' ' || coalesce(l.relation::regclass::text, '') || ' ' || l.mode,
@@ -79,12 +79,37 @@ import Testing
             WHERE l.pid = $1 AND l.locktype NOT IN ('virtualxid', 'transactionid')
               AND l.relation IS DISTINCT FROM 'sluice.claim_seq'::regclass
             """, [pid])
-        let held = try locks[0].decode(String.self, at: 0)
-        #expect(held == "", "locks held while waiting: \(held)")
+        let heldLocks = try locks[0].decode(String.self, at: 0)
+        #expect(heldLocks == "", "locks held while waiting: \(heldLocks)")
         // So the shed's exclusive lock on the queue tables is granted while it waits.
         let shed = try await fixture.sql.query(
             "SELECT sluice.shed_dead_rows(min_dead => 0, min_snapshot_age => 0)")[0].decode(Bool.self, at: 0)
         #expect(shed)
+        _ = try await fixture.sql.query("SELECT sluice.enqueue('email', '{}')")
+        #expect(try await claim.value.count == 1)
+        await waiter.close()
+        await fixture.close()
+    }
+
+    @Test func shedIgnoresShortWaitSnapshot() async throws {
+        let fixture = try await SluiceFixture.make()
+        let waiter = try await fixture.database.connect()
+        let workerID = try await Self.waitingWorker(fixture, on: waiter)
+        let pid = try await Self.backendPID(waiter)
+        let claim = Task {
+            try await waiter.query("SELECT run_id FROM sluice.claim_or_wait($1, 4, '30 seconds')", [workerID])
+        }
+        try await Self.waitUntilWaiting(fixture, pid: pid)
+        // A transaction after the waiter's snapshot makes that snapshot one transaction old. The
+        // enqueue goes to a queue that no worker waits on, so it does not end the wait.
+        try await fixture.sql.execute("SELECT sluice.define_task('report', queue => 'reports')")
+        _ = try await fixture.sql.query("SELECT sluice.enqueue('report', '{}')")
+        let whileYoung = try await fixture.sql.query(
+            "SELECT sluice.shed_dead_rows(min_dead => 0, min_snapshot_age => 1, min_statement_age => '1 hour')")
+        #expect(try whileYoung[0].decode(Bool.self, at: 0) == false)
+        let counted = try await fixture.sql.query(
+            "SELECT sluice.shed_dead_rows(min_dead => 0, min_snapshot_age => 1, min_statement_age => '0')")
+        #expect(try counted[0].decode(Bool.self, at: 0))
         _ = try await fixture.sql.query("SELECT sluice.enqueue('email', '{}')")
         #expect(try await claim.value.count == 1)
         await waiter.close()
