@@ -3,7 +3,8 @@
 
 It proves the worker protocol in docs/sql-api.md needs no Swift: it
 registers, waits on LISTEN sluice_ready, claims in batches, completes,
-fails with a retry, heartbeats, notices a cancellation, and stops. Run it
+fails with a retry, heartbeats, notices a cancellation, waits for a run
+inside the server with sluice.claim_or_wait, and stops. Run it
 against a server with the extension installed (libpq environment variables
 select the server), for example: scripts/with-postgres Tests/AnyLanguage/python_worker_test.py
 """
@@ -11,6 +12,7 @@ select the server), for example: scripts/with-postgres Tests/AnyLanguage/python_
 import json
 import select
 import sys
+import threading
 import time
 
 import psycopg2
@@ -100,12 +102,32 @@ def main():
     check(final[run_ids[2]] == ("succeeded", 2, {"words": 2}), f"retried run: {final[run_ids[2]]}")
     check(final[cancelled][0] == "cancelled", f"cancelled run: {final[cancelled]}")
     check(seen_cancel, "heartbeat did not report the cancelled run")
+
+    # An idle worker waits inside the server. The first call listens and
+    # returns at once; the second waits until another session enqueues.
+    waiter = connect(DATABASE)
+    rows(waiter.cursor(), "SELECT * FROM sluice.claim_or_wait(%s, 4, '0')", (worker_id,))
+    producer = connect(DATABASE)
+    enqueue_later = threading.Timer(
+        0.3, lambda: producer.cursor().execute("SELECT sluice.enqueue('word-count', '{\"text\": \"late\"}')"))
+    enqueue_later.start()
+    started = time.monotonic()
+    woken = rows(waiter.cursor(), "SELECT run_id, attempt FROM sluice.claim_or_wait(%s, 4, '10 seconds')", (worker_id,))
+    waited = time.monotonic() - started
+    enqueue_later.join()
+    check(len(woken) == 1 and waited < 5, f"claim_or_wait returned {woken} after {waited:.2f} s")
+    for run_id, attempt in woken:
+        one(sql, "SELECT sluice.complete(%s, %s, '{}')", (run_id, attempt))
+    # The waiting session receives the notifications it listens to; this client keeps them in a list.
+    waiter.notifies.clear()
+    waiter.close()
+    producer.close()
     check(one(sql, "SELECT sluice.stop_worker(%s)", (worker_id,)) == 0, "worker still held runs at stop")
 
     listener.close()
     database.close()
     admin.cursor().execute(f"DROP DATABASE {DATABASE}")
-    checks = 7
+    checks = 8
     print(f"python worker: {checks - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
 
