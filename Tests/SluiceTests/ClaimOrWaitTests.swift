@@ -31,18 +31,31 @@ import Testing
         }
     }
 
-    @Test func enqueueFromAnotherSessionEndsTheWait() async throws {
-        let fixture = try await SluiceFixture.make()
+    /// A session that waits in claim_or_wait for up to 30 s.
+    struct Waiting {
+        let connection: PostgresConnection
+        let pid: Int
+        let claim: Task<PostgresRows, Error>
+    }
+
+    /// Opens a session, makes it a waiter and returns once its call waits in the server.
+    static func startWaiting(_ fixture: SluiceFixture) async throws -> Waiting {
         let waiter = try await fixture.database.connect()
-        let workerID = try await Self.waitingWorker(fixture, on: waiter)
-        let pid = try await Self.backendPID(waiter)
-        let started = ContinuousClock.now
+        let workerID = try await waitingWorker(fixture, on: waiter)
+        let pid = try await backendPID(waiter)
         let claim = Task {
             try await waiter.query("SELECT run_id FROM sluice.claim_or_wait($1, 4, '30 seconds')", [workerID])
         }
-        try await Self.waitUntilWaiting(fixture, pid: pid)
+        try await waitUntilWaiting(fixture, pid: pid)
+        return Waiting(connection: waiter, pid: pid, claim: claim)
+    }
+
+    @Test func enqueueFromAnotherSessionEndsTheWait() async throws {
+        let fixture = try await SluiceFixture.make()
+        let started = ContinuousClock.now
+        let waiting = try await Self.startWaiting(fixture)
         let runID = try await fixture.sql.query("SELECT sluice.enqueue('email', '{}')")[0].decode(Int64.self, at: 0)
-        let rows = try await claim.value
+        let rows = try await waiting.claim.value
         #expect(rows.count == 1)
         #expect(try rows[0].decode(Int64.self, at: 0) == runID)
         #expect(ContinuousClock.now - started < .seconds(15))
@@ -52,21 +65,15 @@ import Testing
         let startedAfterEnqueue = try await fixture.sql.query(
             "SELECT started_at >= created_at FROM sluice.runs WHERE id = $1", [runID])[0].decode(Bool.self, at: 0)
         #expect(startedAfterEnqueue)
-        #expect(try await waiter.query("SELECT current_setting('sluice.clock_offset', true)")[0]
+        #expect(try await waiting.connection.query("SELECT current_setting('sluice.clock_offset', true)")[0]
             .decode(String?.self, at: 0) ?? "" == "")
-        await waiter.close()
+        await waiting.connection.close()
         await fixture.close()
     }
 
     @Test func waitHoldsNoLocks() async throws {
         let fixture = try await SluiceFixture.make()
-        let waiter = try await fixture.database.connect()
-        let workerID = try await Self.waitingWorker(fixture, on: waiter)
-        let pid = try await Self.backendPID(waiter)
-        let claim = Task {
-            try await waiter.query("SELECT run_id FROM sluice.claim_or_wait($1, 4, '30 seconds')", [workerID])
-        }
-        try await Self.waitUntilWaiting(fixture, pid: pid)
+        let waiting = try await Self.startWaiting(fixture)
         // Its attempt's locks (the worker's advisory lock, the queue tables) went with the
         // rolled-back subtransaction. Left are the transaction's own ids and the lock that
         // nextval takes on sluice.claim_seq, which PostgreSQL keeps to the transaction's end.
@@ -78,7 +85,7 @@ import Testing
             FROM pg_locks l
             WHERE l.pid = $1 AND l.locktype NOT IN ('virtualxid', 'transactionid')
               AND l.relation IS DISTINCT FROM 'sluice.claim_seq'::regclass
-            """, [pid])
+            """, [waiting.pid])
         let heldLocks = try locks[0].decode(String.self, at: 0)
         #expect(heldLocks == "", "locks held while waiting: \(heldLocks)")
         // So the shed's exclusive lock on the queue tables is granted while it waits.
@@ -86,20 +93,14 @@ import Testing
             "SELECT sluice.shed_dead_rows(min_dead => 0, min_snapshot_age => 0)")[0].decode(Bool.self, at: 0)
         #expect(shed)
         _ = try await fixture.sql.query("SELECT sluice.enqueue('email', '{}')")
-        #expect(try await claim.value.count == 1)
-        await waiter.close()
+        #expect(try await waiting.claim.value.count == 1)
+        await waiting.connection.close()
         await fixture.close()
     }
 
     @Test func shedIgnoresShortWaitSnapshot() async throws {
         let fixture = try await SluiceFixture.make()
-        let waiter = try await fixture.database.connect()
-        let workerID = try await Self.waitingWorker(fixture, on: waiter)
-        let pid = try await Self.backendPID(waiter)
-        let claim = Task {
-            try await waiter.query("SELECT run_id FROM sluice.claim_or_wait($1, 4, '30 seconds')", [workerID])
-        }
-        try await Self.waitUntilWaiting(fixture, pid: pid)
+        let waiting = try await Self.startWaiting(fixture)
         // A transaction after the waiter's snapshot makes that snapshot one transaction old. The
         // enqueue goes to a queue that no worker waits on, so it does not end the wait.
         try await fixture.sql.execute("SELECT sluice.define_task('report', queue => 'reports')")
@@ -111,8 +112,8 @@ import Testing
             "SELECT sluice.shed_dead_rows(min_dead => 0, min_snapshot_age => 1, min_statement_age => '0')")
         #expect(try counted[0].decode(Bool.self, at: 0))
         _ = try await fixture.sql.query("SELECT sluice.enqueue('email', '{}')")
-        #expect(try await claim.value.count == 1)
-        await waiter.close()
+        #expect(try await waiting.claim.value.count == 1)
+        await waiting.connection.close()
         await fixture.close()
     }
 }
