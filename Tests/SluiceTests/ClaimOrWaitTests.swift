@@ -116,4 +116,29 @@ import Testing
         await waiting.connection.close()
         await fixture.close()
     }
+
+    @Test func otherQueueWakeSkipsTheClaim() async throws {
+        let fixture = try await SluiceFixture.make()
+        let waiting = try await Self.startWaiting(fixture)
+        // A worker of another queue waits too, so an enqueue there sends a notification, which
+        // wakes every listening backend.
+        try await fixture.sql.execute("SELECT sluice.define_task('report', queue => 'reports')")
+        let other = try await fixture.sql.query(
+            "SELECT sluice.register_worker('reporter', ARRAY['report'], slots => 1)")[0].decode(UUID.self, at: 0)
+        _ = try await fixture.sql.query("SELECT * FROM sluice.claim($1, 1)", [other])
+        let claimsBefore = try await fixture.sql.query("SELECT last_value FROM sluice.claim_seq")[0]
+            .decode(Int64.self, at: 0)
+        _ = try await fixture.sql.query("SELECT sluice.enqueue('report', '{}')")
+        try await Task.sleep(for: .milliseconds(300))
+        try await Self.waitUntilWaiting(fixture, pid: waiting.pid)
+        // Woken for a queue it does not serve, the waiter looked for ready runs of its own and,
+        // finding none, went back to waiting without a claim, which would have taken a number.
+        let claimsAfter = try await fixture.sql.query("SELECT last_value FROM sluice.claim_seq")[0]
+            .decode(Int64.self, at: 0)
+        #expect(claimsAfter == claimsBefore)
+        _ = try await fixture.sql.query("SELECT sluice.enqueue('email', '{}')")
+        #expect(try await waiting.claim.value.count == 1)
+        await waiting.connection.close()
+        await fixture.close()
+    }
 }

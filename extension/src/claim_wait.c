@@ -39,6 +39,10 @@
  * transaction began, in its subtransaction, and the run's start, deadline
  * and rate-limit refills read the time of the claim.
  *
+ * After a wake-up, an attempt first looks for an unlocked ready run of the
+ * worker's queues and tasks (may_have_work) and, finding none, goes back to
+ * waiting without running the claim.
+ *
  * The latch is reset before each attempt, so a notification that arrives
  * after the attempt's snapshot ends the wait at once. Any notification in the
  * database sets the latch of a listening backend, so a call may wake for
@@ -62,7 +66,7 @@
 
 #define ERRCODE_SLUICE_INVALID_OPTION MAKE_SQLSTATE('S', 'L', '0', '0', '4')
 
-/* The longest timeout a call accepts, since it keeps its snapshot while it waits. */
+/* The maximum timeout of a call, since it keeps its snapshot while it waits. */
 #define CLAIM_WAIT_MAX_USECS (60 * USECS_PER_SEC)
 
 PG_FUNCTION_INFO_V1(sluice_claim_or_wait);
@@ -76,10 +80,12 @@ typedef enum ClaimAttempt
 } ClaimAttempt;
 
 static SPIPlanPtr claim_plan = NULL;
+static SPIPlanPtr ready_plan = NULL;
 static SPIPlanPtr clock_plan = NULL;
 static SPIPlanPtr wait_check_plan = NULL;
 
 static ClaimAttempt attempt_claim(Datum *arguments, char *nulls, ReturnSetInfo *rsinfo, bool after_wait);
+static bool may_have_work(Datum worker_id);
 static ClaimAttempt wait_check(Datum worker_id, bool wrote);
 static SPIPlanPtr keep_plan(const char *query, int count, Oid *types);
 static int64 timeout_microseconds(Interval *timeout);
@@ -169,6 +175,15 @@ attempt_claim(Datum *arguments, char *nulls, ReturnSetInfo *rsinfo, bool after_w
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "sluice: SPI_connect failed in claim_or_wait");
+		if (after_wait && !may_have_work(arguments[0]))
+		{
+			/* Woken for another queue's runs, or beaten to these by another claim. */
+			SPI_finish();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(caller_context);
+			CurrentResourceOwner = caller_owner;
+			return ATTEMPT_WAIT;
+		}
 		if (after_wait)
 		{
 			if (clock_plan == NULL)
@@ -221,6 +236,38 @@ attempt_claim(Datum *arguments, char *nulls, ReturnSetInfo *rsinfo, bool after_w
 	PG_END_TRY();
 
 	return next;
+}
+
+/*
+ * Returns whether a ready run of the worker's queues and tasks is not locked
+ * by another transaction. It costs a few index probes, where the claim would
+ * take its locks and read the worker's slots. Every waiting backend of the
+ * database wakes for each notification, and of the backends that wait on one
+ * queue, all but the fastest find the new runs locked.
+ */
+static bool
+may_have_work(Datum worker_id)
+{
+	int			result;
+
+	if (ready_plan == NULL)
+	{
+		Oid			types[1] = {UUIDOID};
+
+		ready_plan = keep_plan(
+			"SELECT 1 FROM sluice.workers w"
+			" CROSS JOIN LATERAL unnest(w.queues) AS q(queue)"
+			" CROSS JOIN LATERAL unnest(w.tasks) AS k(task)"
+			" CROSS JOIN LATERAL (SELECT r.run_id FROM sluice.ready r"
+			"                     WHERE r.queue = q.queue AND r.task = k.task"
+			"                     LIMIT 1 FOR UPDATE SKIP LOCKED) r"
+			" WHERE w.id = $1 LIMIT 1",
+			1, types);
+	}
+	result = SPI_execute_plan(ready_plan, &worker_id, NULL, false, 1);
+	if (result != SPI_OK_SELECT)
+		elog(ERROR, "sluice: the ready check in claim_or_wait failed: %s", SPI_result_code_string(result));
+	return SPI_processed > 0;
 }
 
 /*
