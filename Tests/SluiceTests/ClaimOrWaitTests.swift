@@ -38,9 +38,13 @@ import Testing
         let claim: Task<PostgresRows, Error>
     }
 
-    /// Opens a session, makes it a waiter and returns once its call waits in the server.
-    static func startWaiting(_ fixture: SluiceFixture) async throws -> Waiting {
+    /// Opens a session, makes it a waiter and returns once its call waits in the server. A
+    /// `statementTimeout` is set on the session first.
+    static func startWaiting(_ fixture: SluiceFixture, statementTimeout: String? = nil) async throws -> Waiting {
         let waiter = try await fixture.database.connect()
+        if let statementTimeout {
+            _ = try await waiter.query("SELECT set_config('statement_timeout', $1, false)", [statementTimeout])
+        }
         let workerID = try await waitingWorker(fixture, on: waiter)
         let pid = try await backendPID(waiter)
         let claim = Task {
@@ -117,15 +121,19 @@ import Testing
         await fixture.close()
     }
 
-    @Test func otherQueueWakeSkipsTheClaim() async throws {
-        let fixture = try await SluiceFixture.make()
-        let waiting = try await Self.startWaiting(fixture)
-        // A worker of another queue waits too, so an enqueue there sends a notification, which
-        // wakes every listening backend.
+    /// Makes a worker of another queue wait, so that an enqueue there sends a notification,
+    /// which wakes every listening backend.
+    static func prepareOtherQueue(_ fixture: SluiceFixture) async throws {
         try await fixture.sql.execute("SELECT sluice.define_task('report', queue => 'reports')")
         let other = try await fixture.sql.query(
             "SELECT sluice.register_worker('reporter', ARRAY['report'], slots => 1)")[0].decode(UUID.self, at: 0)
         _ = try await fixture.sql.query("SELECT * FROM sluice.claim($1, 1)", [other])
+    }
+
+    @Test func otherQueueWakeSkipsTheClaim() async throws {
+        let fixture = try await SluiceFixture.make()
+        let waiting = try await Self.startWaiting(fixture)
+        try await Self.prepareOtherQueue(fixture)
         let claimsBefore = try await fixture.sql.query("SELECT last_value FROM sluice.claim_seq")[0]
             .decode(Int64.self, at: 0)
         _ = try await fixture.sql.query("SELECT sluice.enqueue('report', '{}')")
@@ -138,6 +146,28 @@ import Testing
         #expect(claimsAfter == claimsBefore)
         _ = try await fixture.sql.query("SELECT sluice.enqueue('email', '{}')")
         #expect(try await waiting.claim.value.count == 1)
+        await waiting.connection.close()
+        await fixture.close()
+    }
+
+    @Test func timeoutAfterSkippedWakeFailsCleanly() async throws {
+        let fixture = try await SluiceFixture.make()
+        let waiting = try await Self.startWaiting(fixture, statementTimeout: "2s")
+        try await Self.prepareOtherQueue(fixture)
+        // The wake-up for the other queue ends in the probe; the timeout then cancels the wait.
+        _ = try await fixture.sql.query("SELECT sluice.enqueue('report', '{}')")
+        let outcome = await waiting.claim.result
+        var sqlState: String?
+        if case .failure(let error as PostgresError) = outcome {
+            sqlState = error.sqlState
+        }
+        #expect(sqlState == "57014")
+        let alive = try await waiting.connection.query("SELECT 1")[0].decode(Int.self, at: 0)
+        #expect(alive == 1)
+        let stillWaiting = try await fixture.sql.query(
+            "SELECT count(*)::int FROM sluice.waiting_workers w JOIN sluice.workers k ON k.id = w.worker_id "
+                + "WHERE k.name = 'waiter'")[0].decode(Int.self, at: 0)
+        #expect(stillWaiting == 1)
         await waiting.connection.close()
         await fixture.close()
     }

@@ -85,6 +85,8 @@ static SPIPlanPtr clock_plan = NULL;
 static SPIPlanPtr wait_check_plan = NULL;
 
 static ClaimAttempt attempt_claim(Datum *arguments, char *nulls, ReturnSetInfo *rsinfo, bool after_wait);
+static void move_clock_to_now(void);
+static uint64 run_claim(Datum *arguments, char *nulls, ReturnSetInfo *rsinfo);
 static bool may_have_work(Datum worker_id);
 static ClaimAttempt wait_check(Datum worker_id, bool wrote);
 static SPIPlanPtr keep_plan(const char *query, int count, Oid *types);
@@ -169,49 +171,26 @@ attempt_claim(Datum *arguments, char *nulls, ReturnSetInfo *rsinfo, bool after_w
 
 	PG_TRY();
 	{
-		int			result;
-		uint64		claimed;
-		bool		wrote;
-
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "sluice: SPI_connect failed in claim_or_wait");
 		if (after_wait && !may_have_work(arguments[0]))
 		{
 			/* Woken for another queue's runs, or beaten to these by another claim. */
-			SPI_finish();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(caller_context);
-			CurrentResourceOwner = caller_owner;
-			return ATTEMPT_WAIT;
+			next = ATTEMPT_WAIT;
 		}
-		if (after_wait)
+		else
 		{
-			if (clock_plan == NULL)
-				clock_plan = keep_plan(
-					"SELECT pg_catalog.set_config('sluice.clock_offset', "
-					"(coalesce(nullif(pg_catalog.current_setting('sluice.clock_offset', true), ''), '0')::interval"
-					" + (pg_catalog.clock_timestamp() - pg_catalog.now()))::text, true)",
-					0, NULL);
-			result = SPI_execute_plan(clock_plan, NULL, NULL, false, 1);
-			if (result != SPI_OK_SELECT)
-				elog(ERROR, "sluice: moving the claim's clock failed: %s", SPI_result_code_string(result));
-		}
-		if (claim_plan == NULL)
-		{
-			Oid			types[2] = {UUIDOID, INT4OID};
+			uint64		claimed;
+			bool		wrote;
 
-			claim_plan = keep_plan("SELECT * FROM sluice.claim($1, $2)", 2, types);
+			if (after_wait)
+				move_clock_to_now();
+			claimed = run_claim(arguments, nulls, rsinfo);
+			/* The subtransaction's own id is assigned only when it wrote a row. */
+			wrote = GetCurrentTransactionIdIfAny() != InvalidTransactionId;
+			if (claimed == 0)
+				next = wait_check(arguments[0], wrote);
 		}
-		result = SPI_execute_plan(claim_plan, arguments, nulls, false, 0);
-		if (result != SPI_OK_SELECT)
-			elog(ERROR, "sluice: the claim in claim_or_wait failed: %s", SPI_result_code_string(result));
-		claimed = SPI_processed;
-		for (uint64 i = 0; i < claimed; i++)
-			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
-		/* The subtransaction's own id is assigned only when it wrote a row. */
-		wrote = GetCurrentTransactionIdIfAny() != InvalidTransactionId;
-		if (claimed == 0)
-			next = wait_check(arguments[0], wrote);
 		SPI_finish();
 
 		if (next == ATTEMPT_WAIT)
@@ -236,6 +215,47 @@ attempt_claim(Datum *arguments, char *nulls, ReturnSetInfo *rsinfo, bool after_w
 	PG_END_TRY();
 
 	return next;
+}
+
+/*
+ * Moves sluice.clock_offset forward, for the rest of the subtransaction, by
+ * the time since the transaction began, so that sluice.now() reads the time
+ * of this attempt.
+ */
+static void
+move_clock_to_now(void)
+{
+	int			result;
+
+	if (clock_plan == NULL)
+		clock_plan = keep_plan(
+			"SELECT pg_catalog.set_config('sluice.clock_offset', "
+			"(coalesce(nullif(pg_catalog.current_setting('sluice.clock_offset', true), ''), '0')::interval"
+			" + (pg_catalog.clock_timestamp() - pg_catalog.now()))::text, true)",
+			0, NULL);
+	result = SPI_execute_plan(clock_plan, NULL, NULL, false, 1);
+	if (result != SPI_OK_SELECT)
+		elog(ERROR, "sluice: moving the claim's clock failed: %s", SPI_result_code_string(result));
+}
+
+/* Runs sluice.claim, adds its rows to the call's result and returns their number. */
+static uint64
+run_claim(Datum *arguments, char *nulls, ReturnSetInfo *rsinfo)
+{
+	int			result;
+
+	if (claim_plan == NULL)
+	{
+		Oid			types[2] = {UUIDOID, INT4OID};
+
+		claim_plan = keep_plan("SELECT * FROM sluice.claim($1, $2)", 2, types);
+	}
+	result = SPI_execute_plan(claim_plan, arguments, nulls, false, 0);
+	if (result != SPI_OK_SELECT)
+		elog(ERROR, "sluice: the claim in claim_or_wait failed: %s", SPI_result_code_string(result));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+	return SPI_processed;
 }
 
 /*
