@@ -8,17 +8,19 @@ struct WorkerDatabase: Sendable {
     /// The deadline comes as microseconds since 1970 and the time left as microseconds, both
     /// integers. Parsing timestamp text was a twentieth of a busy worker's CPU, and parsing
     /// float8 text a third of the time that decoding the claimed rows took.
-    static let claimSQL = """
+    static let claimSQL = claimQuery(calling: "sluice.claim($1, $2)")
+    /// `claimSQL` through `sluice.claim_or_wait`, whose third parameter is the maximum wait.
+    static let claimOrWaitSQL = claimQuery(calling: "sluice.claim_or_wait($1, $2, $3::interval)")
+
+    /// Returns the query that calls `call` and selects the columns that `claimedRuns` parses.
+    private static func claimQuery(calling call: String) -> String {
+        """
         SELECT c.run_id, c.task, c.attempt, c.input, c.metadata, (extract(epoch FROM c.deadline) * 1000000)::int8,
                c.max_attempts, (extract(epoch FROM c.deadline - sluice.now()) * 1000000)::int8
-        FROM sluice.claim($1, $2) AS c
+        FROM \(call) AS c
         """
-    /// `claimSQL` through `sluice.claim_or_wait`, whose third parameter is the longest wait.
-    static let claimOrWaitSQL = """
-        SELECT c.run_id, c.task, c.attempt, c.input, c.metadata, (extract(epoch FROM c.deadline) * 1000000)::int8,
-               c.max_attempts, (extract(epoch FROM c.deadline - sluice.now()) * 1000000)::int8
-        FROM sluice.claim_or_wait($1, $2, $3::interval) AS c
-        """
+    }
+
     static let completeSQL = "SELECT id FROM sluice.complete($1::bigint[], $2::int[], $3::jsonb[]) AS id"
     static let failSQL = "SELECT run_id, status::text FROM sluice.fail($1::bigint[], $2::int[], $3::text[], $4::bool[])"
 

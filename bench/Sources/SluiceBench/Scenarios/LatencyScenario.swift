@@ -111,7 +111,7 @@ enum LatencyScenario {
         var channel: String { self == .sluice ? "sluice_ready" : "bench_floor" }
     }
 
-    /// How long one `sluice.claim_or_wait` of the consumer waits; a stop waits at most as long.
+    /// How long one `sluice.claim_or_wait` of the consumer waits. A stop waits at most as long.
     static let serverWaitSeconds = 0.1
 
     static let floorEnqueueSQL =
@@ -129,7 +129,7 @@ enum LatencyScenario {
         let recorder = LatencyRecorder()
         let loops = try await openConsumer(context)
         let stopFlag = StopFlag()
-        // Sluice's loops wait in the server (`sluice.claim_or_wait`); the floor's wait on a
+        // Sluice's loops wait in the server (`sluice.claim_or_wait`). The floor's loops wait on a
         // listening connection of this process, as any queue without that function would.
         var listener: PostgresListener?
         var relay: Task<Void, Never>?
