@@ -154,7 +154,7 @@ import Testing
         let fixture = try await SluiceFixture.make()
         let waiting = try await Self.startWaiting(fixture, statementTimeout: "2s")
         try await Self.prepareOtherQueue(fixture)
-        // The wake-up for the other queue ends in the probe; the timeout then cancels the wait.
+        // The wake-up for the other queue ends in the probe, and the timeout then cancels the wait.
         _ = try await fixture.sql.query("SELECT sluice.enqueue('report', '{}')")
         let outcome = await waiting.claim.result
         var sqlState: String?

@@ -385,7 +385,7 @@ import Testing
         var (state, _) = Self.idleWaiting(slots: 4)
         let started = state.exchanged(lane: 0, unsent: [], claim: .claimed([Self.run(1)]))
         #expect(started == [.start(Self.run(1))])
-        // The last handler's report goes at once; the wait follows its reply.
+        // The last handler's report goes at once, and the wait follows its reply.
         #expect(state.finished(runID: 1, attempt: 1, outcome: Self.success) == [Self.send([Self.report(1)])])
         #expect(state.exchanged(lane: 0, unsent: [], claim: nil) == [Self.wait(claim: 4)])
     }
