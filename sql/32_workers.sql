@@ -164,6 +164,26 @@ $$;
 -- second per claim at a million waiting runs. Claims only make sense as an
 -- ordered scan of ready_claim_idx that stops after the rows it needs, so the
 -- function turns bitmap scans off for its own statements.
+-- The claim's and the completion's updates of sluice.runs, run on the
+-- partitions that hold the ids (extension/src/run_updates.c). A generic plan
+-- of the same UPDATE on sluice.runs locks and sets up every partition on
+-- every call, and the history has one partition per day of retention.
+CREATE FUNCTION sluice._start_runs(run_ids bigint[], worker_id uuid, started_at timestamptz)
+RETURNS TABLE (id bigint, task text, attempt integer, input jsonb, metadata jsonb, max_attempts integer)
+LANGUAGE c STRICT ROWS 10
+AS 'MODULE_PATHNAME', 'sluice_start_runs';
+
+COMMENT ON FUNCTION sluice._start_runs(bigint[], uuid, timestamptz) IS
+    'Internal to claim: marks the queued runs among run_ids as running their next attempt and returns them.';
+
+CREATE FUNCTION sluice._finish_runs(run_ids bigint[], outputs jsonb[], finished_at timestamptz)
+RETURNS TABLE (id bigint, watched boolean)
+LANGUAGE c STRICT ROWS 10
+AS 'MODULE_PATHNAME', 'sluice_finish_runs';
+
+COMMENT ON FUNCTION sluice._finish_runs(bigint[], jsonb[], timestamptz) IS
+    'Internal to complete: marks the running runs among run_ids as succeeded with the output at each one''s position.';
+
 CREATE FUNCTION sluice.claim(worker_id uuid, max_runs integer DEFAULT 1)
 RETURNS TABLE (run_id bigint, task text, attempt integer, input jsonb, metadata jsonb,
                deadline timestamptz, max_attempts integer)
@@ -361,10 +381,7 @@ BEGIN
                 -- statistics put no run in the queued state read every run of
                 -- the history for each claim (552 ms of a 770 ms claim of 100
                 -- runs over 50,000, bench/RESULTS.md).
-                UPDATE sluice.runs u
-                SET status = 'running', attempt = u.attempt + 1, started_at = v_now, worker_id = claim.worker_id
-                WHERE u.id = ANY (v_accepted) AND u.status = 'queued'
-                RETURNING u.id, u.task, u.attempt, u.input, u.metadata, u.max_attempts
+                SELECT * FROM sluice._start_runs(v_accepted, claim.worker_id, v_now)
             ), leased AS (
                 -- Each lease takes the slot cost its run was chosen with. Only the
                 -- run-by-run admission can accept costs other than 1, and it fills
@@ -494,11 +511,7 @@ BEGIN
     -- By the array of ids, as in claim, so that no plan reads the whole
     -- history. Each released run id is there once: a lease has one attempt.
     WITH updated AS (
-        UPDATE sluice.runs r
-        SET status = 'succeeded', output = v_outputs[pg_catalog.array_position(v_released, r.id)],
-            finished_at = v_now
-        WHERE r.id = ANY (v_released) AND r.status = 'running'
-        RETURNING r.id, r.watched
+        SELECT * FROM sluice._finish_runs(v_released, v_outputs, v_now)
     )
     SELECT pg_catalog.array_agg(u.id), pg_catalog.array_agg(u.id) FILTER (WHERE u.id = ANY (v_gated_leases)),
            pg_catalog.array_agg(u.id) FILTER (WHERE u.watched)

@@ -46,9 +46,9 @@ final class BenchDatabase: Sendable {
     }
 
     /// Starts an embedded server in a new temporary directory, or uses `url`, and prepares the
-    /// schema: the extension, pg_stat_statements when the server loads it, the floor tables and
-    /// the benchmark task.
-    static func open(url: String?, keepServer: Bool) async throws -> BenchDatabase {
+    /// schema: the extension, pg_stat_statements when the server loads it, the floor tables, the
+    /// benchmark task and at least `historyPartitions` partitions of run history.
+    static func open(url: String?, keepServer: Bool, historyPartitions: Int) async throws -> BenchDatabase {
         let database: BenchDatabase
         if let url {
             database = BenchDatabase(connectionString: url, server: nil, keepServer: true)
@@ -65,6 +65,7 @@ final class BenchDatabase: Sendable {
                 keepServer: keepServer)
         }
         try await database.prepareSchema()
+        try await database.startHistoryPartitions(historyPartitions)
         return database
     }
 
@@ -102,6 +103,29 @@ final class BenchDatabase: Sendable {
                 try await connection.execute(statement)
             }
             try await Self.defineTask(connection, .plain)
+        }
+    }
+
+    /// Starts partitions of `sluice.runs` until it has `count`, the way `sluice.maintain()` does
+    /// in a deployment over days: the clock moves a partition interval of one minute ahead for
+    /// each, then the interval goes back to what it was. The partitions stay empty, and new runs
+    /// go to the last one.
+    private func startHistoryPartitions(_ count: Int) async throws {
+        try await withConnection("setup") { connection in
+            let existing = try await connection.query("SELECT count(*)::integer FROM sluice.run_partitions")
+            let missing = count - (try existing[0].decode(Int.self, at: 0))
+            guard missing > 0 else {
+                return
+            }
+            let interval = try await connection.query("SELECT partition_interval::text FROM sluice.settings")
+            let previousInterval = try interval[0].decode(String.self, at: 0)
+            try await connection.execute("SELECT sluice.configure(partition_interval => '1 minute')")
+            for step in 1...missing {
+                try await connection.execute("SELECT set_config('sluice.clock_offset', $1, false)", ["\(2 * step) minutes"])
+                try await connection.execute("SELECT sluice.maintain()")
+            }
+            try await connection.execute("SELECT set_config('sluice.clock_offset', '', false)")
+            try await connection.execute("SELECT sluice.configure(partition_interval => $1::interval)", [previousInterval])
         }
     }
 
@@ -205,6 +229,8 @@ final class BenchDatabase: Sendable {
                 GROUP BY e.extversion
                 """)
             settings["sluice extension"] = try installed[0].decode(String.self, at: 0)
+            let partitions = try await connection.query("SELECT count(*)::text FROM sluice.run_partitions")
+            settings["sluice history partitions"] = try partitions[0].decode(String.self, at: 0)
             return settings
         }
     }

@@ -24,9 +24,13 @@ struct BenchOptions: Sendable {
     var outputPath = "bench/results/latest.json"
     /// Keep the embedded server's directory after the run, for reading its log.
     var keepServer = false
+    /// The partitions of run history the measurements run with: a deployment with the default
+    /// retention of 7 days and a partition a day has 8 after its first week.
+    var historyPartitions = 8
 
     static let usage = """
         Usage: sluice-bench [--quick] [--scenario NAME]... [--database URL] [--output PATH] [--keep-server]
+                            [--history-partitions N]
 
         Runs the Sluice benchmark and prints a table of figures and ratios against the targets.
 
@@ -39,6 +43,9 @@ struct BenchOptions: Sendable {
           --output PATH    JSON results file (default bench/results/latest.json); a Markdown
                            summary is written next to it with the extension .md
           --keep-server    keep the embedded server's data directory (and server.log) after the run
+          --history-partitions N
+                           start partitions of sluice.runs until it has N (1 to 100, default 8: the
+                           default retention of 7 days with a partition a day); runs go to the last
         """
 
     /// Parses the arguments after the program name.
@@ -66,6 +73,12 @@ struct BenchOptions: Sendable {
                 options.databaseURL = try value(of: argument, from: &remaining)
             case "--output":
                 options.outputPath = try value(of: argument, from: &remaining)
+            case "--history-partitions":
+                let value = try value(of: argument, from: &remaining)
+                guard let count = Int(value), (1...100).contains(count) else {
+                    throw BenchError.usage("invalid --history-partitions \"\(value)\"; expected a number from 1 to 100")
+                }
+                options.historyPartitions = count
             case "--help", "-h":
                 throw BenchError.helpRequested
             default:

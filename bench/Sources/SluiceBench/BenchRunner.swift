@@ -20,7 +20,8 @@ enum BenchRunner {
 
         let database: BenchDatabase
         do {
-            database = try await BenchDatabase.open(url: options.databaseURL, keepServer: options.keepServer)
+            database = try await BenchDatabase.open(
+                url: options.databaseURL, keepServer: options.keepServer, historyPartitions: options.historyPartitions)
         } catch {
             FileHandle.standardError.write(Data("sluice-bench: could not prepare the database: \(error)\n".utf8))
             return 1
