@@ -60,6 +60,8 @@ struct QuickRunTests {
         #expect(names.contains("drain SDK Worker, 4 processes x 100 slots"))
         let targets = (run.report?["targets"] as? [[String: Any]]) ?? []
         #expect(targets.contains { ($0["name"] as? String) == "enqueue single, 1 conn vs floor insert" })
+        let settings = (run.report?["settings"] as? [String: String]) ?? [:]
+        #expect(settings["sluice history partitions"] == "8")
     }
 
     @Test func latencyBacklogBloatAndMemory() throws {
@@ -89,6 +91,12 @@ struct QuickRunTests {
         #expect(targets.contains {
             ($0["name"] as? String) == "flow, rate limit vs plain, 2 processes x 1 loop, batch 10"
         })
+    }
+
+    @Test func historyPartitionsOutOfRangeAreRejected() throws {
+        let run = try Self.runBench(["--history-partitions", "0"])
+        #expect(run.status == 2)
+        #expect(run.output.contains("invalid --history-partitions \"0\"; expected a number from 1 to 100"))
     }
 
     @Test func unknownScenarioIsRejected() throws {
