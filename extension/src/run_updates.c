@@ -26,6 +26,7 @@
 #include "funcapi.h"
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -62,13 +63,18 @@ static const Oid update_argument_types[RUN_UPDATE_KINDS][3] = {
 };
 
 /*
- * Plans kept for one partition. The name is checked on every use: a dropped
- * partition's oid may come back as another relation's.
+ * Plans kept for one partition. The schema and name are checked on every use,
+ * because a kept plan is parsed again from its query text after a change to
+ * the table, and a dropped partition's oid may come back as another
+ * relation's.
  */
 typedef struct PartitionPlans
 {
 	Oid			partition;
+	Oid			namespace;
 	NameData	name;
+	/* Calls of update_runs executing one of the plans, which must not be freed before they return. */
+	int			pins;
 	SPIPlanPtr	plans[RUN_UPDATE_KINDS];
 } PartitionPlans;
 
@@ -79,7 +85,9 @@ static int	next_to_replace = 0;
 
 static Datum update_runs(FunctionCallInfo fcinfo, RunUpdate kind);
 static int	partitions_of(ArrayType *run_ids, Oid **partitions);
-static SPIPlanPtr plan_for(Oid partition, RunUpdate kind);
+static PartitionPlans *entry_for(Oid partition);
+static SPIPlanPtr plan_for(Oid partition, PartitionPlans *entry, RunUpdate kind);
+static int	execute_pinned(PartitionPlans *entry, SPIPlanPtr plan, Datum *arguments);
 
 /*
  * sluice._start_runs(run_ids bigint[], worker_id uuid, started_at timestamptz)
@@ -125,8 +133,19 @@ update_runs(FunctionCallInfo fcinfo, RunUpdate kind)
 		elog(ERROR, "sluice: SPI_connect failed while updating runs");
 	for (int i = 0; i < count; i++)
 	{
-		int			result = SPI_execute_plan(plan_for(partitions[i], kind), arguments, NULL, false, 0);
+		PartitionPlans *entry;
+		SPIPlanPtr	plan;
+		int			result;
 
+		/*
+		 * Renaming the partition or moving it to another schema takes an
+		 * AccessExclusiveLock, so this lock keeps the name that the kept plan
+		 * is parsed from until the transaction ends.
+		 */
+		LockRelationOid(partitions[i], RowExclusiveLock);
+		entry = entry_for(partitions[i]);
+		plan = plan_for(partitions[i], entry, kind);
+		result = execute_pinned(entry, plan, arguments);
 		if (result != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "sluice: updating runs in partition %u failed: %s",
 				 partitions[i], SPI_result_code_string(result));
@@ -196,46 +215,100 @@ partitions_of(ArrayType *run_ids, Oid **partitions)
 	return count;
 }
 
-/* Returns the kept plan of update kind for partition, preparing it on first use. */
-static SPIPlanPtr
-plan_for(Oid partition, RunUpdate kind)
+/*
+ * Returns the entry of partition's kept plans. Without one, it takes over the
+ * next unpinned entry and frees its plans, or returns NULL when every entry is
+ * pinned by a call that is still executing.
+ */
+static PartitionPlans *
+entry_for(Oid partition)
 {
 	char	   *name = get_rel_name(partition);
+	Oid			namespace = get_rel_namespace(partition);
 	PartitionPlans *entry = NULL;
-	SPIPlanPtr	plan;
-	char	   *query;
 
 	if (name == NULL)
 		elog(ERROR, "sluice: partition %u of sluice.runs does not exist", partition);
+	for (int i = 0; i < KEPT_PARTITIONS; i++)
+	{
+		if (kept[i].partition == partition && kept[i].namespace == namespace &&
+			strcmp(NameStr(kept[i].name), name) == 0)
+			return &kept[i];
+	}
 	for (int i = 0; i < KEPT_PARTITIONS && entry == NULL; i++)
 	{
-		if (kept[i].partition == partition && strcmp(NameStr(kept[i].name), name) == 0)
-			entry = &kept[i];
+		PartitionPlans *candidate = &kept[(next_to_replace + i) % KEPT_PARTITIONS];
+
+		if (candidate->pins == 0)
+			entry = candidate;
 	}
 	if (entry == NULL)
+		return NULL;
+
+	next_to_replace = (entry - kept + 1) % KEPT_PARTITIONS;
+	for (int k = 0; k < RUN_UPDATE_KINDS; k++)
 	{
-		entry = &kept[next_to_replace];
-		next_to_replace = (next_to_replace + 1) % KEPT_PARTITIONS;
-		for (int k = 0; k < RUN_UPDATE_KINDS; k++)
-		{
-			if (entry->plans[k] != NULL)
-				SPI_freeplan(entry->plans[k]);
-			entry->plans[k] = NULL;
-		}
-		entry->partition = partition;
-		namestrcpy(&entry->name, name);
+		if (entry->plans[k] != NULL)
+			SPI_freeplan(entry->plans[k]);
+		entry->plans[k] = NULL;
 	}
-	if (entry->plans[kind] != NULL)
+	entry->partition = partition;
+	entry->namespace = namespace;
+	namestrcpy(&entry->name, name);
+	return entry;
+}
+
+/*
+ * Returns the plan of update kind for partition: the one kept in entry,
+ * prepared on first use, or without an entry one that SPI_finish frees.
+ */
+static SPIPlanPtr
+plan_for(Oid partition, PartitionPlans *entry, RunUpdate kind)
+{
+	SPIPlanPtr	plan;
+	char	   *query;
+
+	if (entry != NULL && entry->plans[kind] != NULL)
 		return entry->plans[kind];
 
 	query = psprintf(update_templates[kind],
-					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(partition)), name));
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(partition)),
+												get_rel_name(partition)));
 	/* Every statement reads by key, so one generic plan serves all arguments. */
 	plan = SPI_prepare_cursor(query, 3, (Oid *) update_argument_types[kind], CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "sluice: could not prepare \"%s\": %s", query, SPI_result_code_string(SPI_result));
+	if (entry == NULL)
+		return plan;
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "sluice: could not keep the plan of \"%s\"", query);
 	entry->plans[kind] = plan;
 	return plan;
+}
+
+/*
+ * Executes plan with entry pinned. A trigger on the partition may call these
+ * functions again, and the nested call must not free the plan while it runs.
+ */
+static int
+execute_pinned(PartitionPlans *entry, SPIPlanPtr plan, Datum *arguments)
+{
+	volatile int result;
+
+	if (entry == NULL)
+		return SPI_execute_plan(plan, arguments, NULL, false, 0);
+
+	entry->pins++;
+	PG_TRY();
+	{
+		result = SPI_execute_plan(plan, arguments, NULL, false, 0);
+	}
+	PG_CATCH();
+	{
+		entry->pins--;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	entry->pins--;
+	return result;
 }

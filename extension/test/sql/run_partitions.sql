@@ -56,3 +56,47 @@ SELECT number FROM sluice.run_partitions ORDER BY number;
 SELECT input->>'n' AS n FROM sluice.claim(:'w', 10);
 SELECT count(*) FROM sluice.complete(ARRAY[:r6]::bigint[], ARRAY[1], ARRAY['{}']::jsonb[]);
 SELECT input->>'n' AS n, status FROM sluice.runs ORDER BY id;
+
+-- A partition moved to another schema stays attached. Its kept plan must
+-- follow it, not parse the old name again, which now names another table.
+SELECT sluice.enqueue('job', '{"n": 7}') AS r7 \gset
+SELECT input->>'n' AS n FROM sluice.claim(:'w', 10);
+SELECT sluice.enqueue('job', '{"n": 8}') AS r8 \gset
+CREATE SCHEMA archive;
+ALTER TABLE sluice.runs_p3 SET SCHEMA archive;
+CREATE TABLE sluice.runs_p3 (LIKE sluice.runs);
+SELECT input->>'n' AS n FROM sluice.claim(:'w', 10);
+SELECT tableoid::regclass AS partition, input->>'n' AS n, status FROM sluice.runs WHERE id IN (:r7, :r8) ORDER BY id;
+DROP TABLE sluice.runs_p3;
+ALTER TABLE archive.runs_p3 SET SCHEMA sluice;
+DROP SCHEMA archive;
+
+-- A trigger on a partition that starts the runs of four other partitions
+-- while the update of its own runs executes. In a new session the nested
+-- call needs every kept plan entry, and it must not free the plan that the
+-- outer call is executing.
+SELECT sluice.enqueue('job', '{"n": 9}') AS r9 \gset
+DO $$
+BEGIN
+    FOR i IN 1..4 LOOP
+        PERFORM pg_catalog.set_config('sluice.clock_offset', (10 + 2 * i)::text || ' minutes', false);
+        PERFORM sluice.maintain();
+        PERFORM sluice.enqueue('job', jsonb_build_object('n', 9 + i));
+    END LOOP;
+END
+$$;
+CREATE FUNCTION start_other_partitions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM FROM sluice._start_runs(ARRAY(SELECT r.id FROM sluice.runs r
+                                          WHERE r.status = 'queued' AND r.tableoid <> TG_RELID),
+                                    NEW.worker_id, NEW.started_at);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER start_other_partitions AFTER UPDATE ON sluice.runs_p3
+    FOR EACH ROW WHEN (NEW.status = 'running') EXECUTE FUNCTION start_other_partitions();
+\c
+SELECT input->>'n' AS n FROM sluice._start_runs(ARRAY[:r9]::bigint[], :'w', pg_catalog.now());
+SELECT tableoid::regclass AS partition, input->>'n' AS n, status FROM sluice.runs WHERE id >= :r9 ORDER BY id;
+DROP TRIGGER start_other_partitions ON sluice.runs_p3;
+DROP FUNCTION start_other_partitions();
