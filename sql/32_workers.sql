@@ -149,21 +149,6 @@ BEGIN
 END
 $$;
 
--- Claims ready runs for a worker: at most max_runs, and no more than its free
--- slots (slots minus the slot cost of the runs it holds). Queues are visited
--- in the worker's order; within a queue the highest priority goes first, then
--- the run that became ready first. One claim call in ten starts with the
--- queue's longest-waiting claimable run whatever its priority, so a flood of
--- high-priority runs slows low-priority ones down but never starves them. Gated runs start only when
--- every concurrency key and rate limit admits them; the others move to
--- sluice.held. Each started run leaves sluice.ready, becomes running with its
--- attempt incremented and gets a lease, all in this one transaction.
--- The ready queue can grow from empty to a million rows faster than
--- autoanalyze notices. With statistics that think it small, the planner
--- read every matching row with a bitmap scan and sorted them, which took a
--- second per claim at a million waiting runs. Claims only make sense as an
--- ordered scan of ready_claim_idx that stops after the rows it needs, so the
--- function turns bitmap scans off for its own statements.
 -- The claim's and the completion's updates of sluice.runs, run on the
 -- partitions that hold the ids (extension/src/run_updates.c). A generic plan
 -- of the same UPDATE on sluice.runs locks and sets up every partition on
@@ -184,6 +169,21 @@ AS 'MODULE_PATHNAME', 'sluice_finish_runs';
 COMMENT ON FUNCTION sluice._finish_runs(bigint[], jsonb[], timestamptz) IS
     'Internal to complete: marks the running runs among run_ids as succeeded with the output at each one''s position.';
 
+-- Claims ready runs for a worker: at most max_runs, and no more than its free
+-- slots (slots minus the slot cost of the runs it holds). Queues are visited
+-- in the worker's order; within a queue the highest priority goes first, then
+-- the run that became ready first. One claim call in ten starts with the
+-- queue's longest-waiting claimable run whatever its priority, so a flood of
+-- high-priority runs slows low-priority ones down but never starves them. Gated runs start only when
+-- every concurrency key and rate limit admits them; the others move to
+-- sluice.held. Each started run leaves sluice.ready, becomes running with its
+-- attempt incremented and gets a lease, all in this one transaction.
+-- The ready queue can grow from empty to a million rows faster than
+-- autoanalyze notices. With statistics that think it small, the planner
+-- read every matching row with a bitmap scan and sorted them, which took a
+-- second per claim at a million waiting runs. Claims only make sense as an
+-- ordered scan of ready_claim_idx that stops after the rows it needs, so the
+-- function turns bitmap scans off for its own statements.
 CREATE FUNCTION sluice.claim(worker_id uuid, max_runs integer DEFAULT 1)
 RETURNS TABLE (run_id bigint, task text, attempt integer, input jsonb, metadata jsonb,
                deadline timestamptz, max_attempts integer)
