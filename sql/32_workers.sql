@@ -149,10 +149,10 @@ BEGIN
 END
 $$;
 
--- The claim's and the completion's updates of sluice.runs, run on the
+-- The claim's and the completion's updates of sluice.runs, pruned to the
 -- partitions that hold the ids (extension/src/run_updates.c). A generic plan
--- of the same UPDATE on sluice.runs locks and sets up every partition on
--- every call, and the history has one partition per day of retention.
+-- of the same UPDATE by an array of ids looks up every id in every
+-- partition, and the history has one partition per day of retention.
 CREATE FUNCTION sluice._start_runs(run_ids bigint[], worker_id uuid, started_at timestamptz)
 RETURNS TABLE (id bigint, task text, attempt integer, input jsonb, metadata jsonb, max_attempts integer)
 LANGUAGE c STRICT ROWS 10

@@ -1,6 +1,6 @@
 -- Claims and completions of runs in several history partitions. The claim
 -- and complete functions update sluice.runs through _start_runs and
--- _finish_runs, which run the update on each partition that holds an id.
+-- _finish_runs, which run the update once per partition that contains ids.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
@@ -57,8 +57,8 @@ SELECT input->>'n' AS n FROM sluice.claim(:'w', 10);
 SELECT count(*) FROM sluice.complete(ARRAY[:r6]::bigint[], ARRAY[1], ARRAY['{}']::jsonb[]);
 SELECT input->>'n' AS n, status FROM sluice.runs ORDER BY id;
 
--- A partition moved to another schema stays attached. Its kept plan must
--- follow it, not parse the old name again, which now names another table.
+-- A partition moved to another schema stays attached, and a new table takes
+-- its old name. The claim updates the attached partition, not that table.
 SELECT sluice.enqueue('job', '{"n": 7}') AS r7 \gset
 SELECT input->>'n' AS n FROM sluice.claim(:'w', 10);
 SELECT sluice.enqueue('job', '{"n": 8}') AS r8 \gset
@@ -72,9 +72,8 @@ ALTER TABLE archive.runs_p3 SET SCHEMA sluice;
 DROP SCHEMA archive;
 
 -- A trigger on a partition that starts the runs of four other partitions
--- while the update of its own runs executes. In a new session the nested
--- call needs every kept plan entry, and it must not free the plan that the
--- outer call is executing.
+-- while the update of its own runs executes: the nested call runs the same
+-- kept plan as the outer one, in a new session.
 SELECT sluice.enqueue('job', '{"n": 9}') AS r9 \gset
 DO $$
 BEGIN
@@ -100,3 +99,23 @@ SELECT input->>'n' AS n FROM sluice._start_runs(ARRAY[:r9]::bigint[], :'w', pg_c
 SELECT tableoid::regclass AS partition, input->>'n' AS n, status FROM sluice.runs WHERE id >= :r9 ORDER BY id;
 DROP TRIGGER start_other_partitions ON sluice.runs_p3;
 DROP FUNCTION start_other_partitions();
+
+-- A role with privileges on the tables that existed at install, sluice.runs
+-- among them, claims and completes runs of a partition started later: the
+-- updates go through sluice.runs, whose privileges apply.
+CREATE ROLE regress_sluice_worker;
+GRANT USAGE ON SCHEMA sluice TO regress_sluice_worker;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA sluice TO regress_sluice_worker;
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA sluice TO regress_sluice_worker;
+SET sluice.clock_offset = '30 minutes';
+SELECT rotated FROM sluice.maintain();
+SELECT sluice.enqueue('job', '{"n": 20}') AS r20 \gset
+SELECT has_table_privilege('regress_sluice_worker', (SELECT tableoid FROM sluice.runs WHERE id = :r20), 'UPDATE')
+    AS partition_granted;
+SET ROLE regress_sluice_worker;
+SELECT input->>'n' AS n FROM sluice.claim(:'w', 10);
+SELECT count(*) FROM sluice.complete(ARRAY[:r20]::bigint[], ARRAY[1], ARRAY['{}']::jsonb[]);
+RESET ROLE;
+SELECT status FROM sluice.runs WHERE id = :r20;
+DROP OWNED BY regress_sluice_worker;
+DROP ROLE regress_sluice_worker;
