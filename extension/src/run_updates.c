@@ -21,13 +21,17 @@
 #include "postgres.h"
 
 #include "access/table.h"
+#include "access/tupconvert.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -37,7 +41,7 @@
 PG_FUNCTION_INFO_V1(sluice_start_runs);
 PG_FUNCTION_INFO_V1(sluice_finish_runs);
 
-/* The two updates. $4 and $5 are the lowest and highest id of one partition's group. */
+/* The two updates. $4 and $5 are the lowest and highest id of one IdRange. */
 typedef enum RunUpdate
 {
 	RUN_UPDATE_START,
@@ -65,16 +69,21 @@ static const Oid update_argument_types[RUN_UPDATE_KINDS][5] = {
 
 static SPIPlanPtr update_plans[RUN_UPDATE_KINDS];
 
-/* The ids of one partition in a call: the lowest and the highest. */
+/*
+ * The lowest and highest of the ids in a call that lie between two adjacent
+ * partition bounds. Such ids are in one partition, so the range prunes to it.
+ */
 typedef struct IdRange
 {
-	int			partition;		/* index in the partition descriptor */
+	int			bound;			/* index of the upper bound in the bound info */
 	int64		lowest;
 	int64		highest;
 } IdRange;
 
 static Datum update_runs(FunctionCallInfo fcinfo, RunUpdate kind);
 static int	ranges_by_partition(ArrayType *run_ids, IdRange **ranges);
+static void check_runs_privilege(const RangeVar *relation, Oid relid, Oid old_relid,
+								 void *argument);
 static SPIPlanPtr plan_for(RunUpdate kind);
 
 /*
@@ -122,6 +131,7 @@ update_runs(FunctionCallInfo fcinfo, RunUpdate kind)
 	for (int i = 0; i < count; i++)
 	{
 		int			result;
+		TupleConversionMap *map;
 
 		arguments[3] = Int64GetDatum(ranges[i].lowest);
 		arguments[4] = Int64GetDatum(ranges[i].highest);
@@ -130,22 +140,37 @@ update_runs(FunctionCallInfo fcinfo, RunUpdate kind)
 			elog(ERROR, "sluice: updating runs %lld to %lld failed: %s",
 				 (long long) ranges[i].lowest, (long long) ranges[i].highest,
 				 SPI_result_code_string(result));
+		/*
+		 * The plan is analyzed again after a change to sluice.runs, and then
+		 * returns the columns' new types. The tuplestore must only get tuples
+		 * of the declared result type, which its readers assume.
+		 */
+		map = convert_tuples_by_position(SPI_tuptable->tupdesc, rsinfo->setDesc,
+										 gettext_noop("updated rows of sluice.runs do not match the function result type"));
 		for (uint64 row = 0; row < SPI_processed; row++)
-			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[row]);
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[row];
+
+			if (map != NULL)
+				tuple = execute_attr_map_tuple(tuple, map);
+			tuplestore_puttuple(rsinfo->setResult, tuple);
+		}
 	}
 	SPI_finish();
 	return (Datum) 0;
 }
 
 /*
- * Sets *ranges to the lowest and highest id of each partition of sluice.runs
- * that contains some of the ids, and returns their number. Ids in no
+ * Sets *ranges to the id ranges, one for each partition of sluice.runs that
+ * contains some of the ids, and returns their number. Ids in the default
+ * partition get one range for each gap between the other partitions, so
+ * that each range prunes to the default partition alone. Ids in no
  * partition are left out, since they name no run.
  */
 static int
 ranges_by_partition(ArrayType *run_ids, IdRange **ranges)
 {
-	Oid			runs_oid = get_relname_relid("runs", get_namespace_oid("sluice", false));
+	Oid			runs_oid;
 	Relation	runs;
 	PartitionKey key;
 	PartitionDesc partdesc;
@@ -154,15 +179,22 @@ ranges_by_partition(ArrayType *run_ids, IdRange **ranges)
 	int			id_count;
 	int			count = 0;
 
-	if (!OidIsValid(runs_oid))
-		elog(ERROR, "sluice: the table sluice.runs does not exist");
-	/* The lock an update of sluice.runs takes. It keeps the partitions as they are until commit. */
-	runs = table_open(runs_oid, RowExclusiveLock);
+	/*
+	 * The lock an update of sluice.runs takes. It keeps the partitions as they
+	 * are until commit.
+	 *
+	 * NOTE: ATTACH PARTITION takes only SHARE UPDATE EXCLUSIVE on sluice.runs,
+	 * so a partition attached during the call is not in this descriptor, and
+	 * the ids of its rows are left out.
+	 */
+	runs_oid = RangeVarGetRelidExtended(makeRangeVar("sluice", "runs", -1), RowExclusiveLock, 0,
+										check_runs_privilege, NULL);
+	runs = table_open(runs_oid, NoLock);
 	key = RelationGetPartitionKey(runs);
-	partdesc = RelationGetPartitionDesc(runs, true);
 	if (key == NULL || key->strategy != PARTITION_STRATEGY_RANGE || key->partnatts != 1 ||
 		key->parttypid[0] != INT8OID)
 		elog(ERROR, "sluice: sluice.runs is not partitioned by ranges of its bigint id");
+	partdesc = RelationGetPartitionDesc(runs, true);
 
 	deconstruct_array(run_ids, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &ids, &id_nulls, &id_count);
@@ -173,7 +205,6 @@ ranges_by_partition(ArrayType *run_ids, IdRange **ranges)
 		int64		id;
 		bool		equal;
 		int			offset;
-		int			index;
 		IdRange    *range = NULL;
 
 		if (id_nulls[i])
@@ -182,20 +213,17 @@ ranges_by_partition(ArrayType *run_ids, IdRange **ranges)
 		/* The bound at offset is at or below the id, so the one after it closes the id's range. */
 		offset = partition_range_datum_bsearch(key->partsupfunc, key->partcollation, bounds, 1,
 											   &ids[i], &equal);
-		index = bounds->indexes[offset + 1];
-		if (index < 0)
-			index = bounds->default_index;
-		if (index < 0)
+		if (bounds->indexes[offset + 1] < 0 && bounds->default_index < 0)
 			continue;
 		for (int j = 0; j < count && range == NULL; j++)
 		{
-			if ((*ranges)[j].partition == index)
+			if ((*ranges)[j].bound == offset + 1)
 				range = &(*ranges)[j];
 		}
 		if (range == NULL)
 		{
 			range = &(*ranges)[count++];
-			range->partition = index;
+			range->bound = offset + 1;
 			range->lowest = id;
 			range->highest = id;
 		}
@@ -204,6 +232,27 @@ ranges_by_partition(ArrayType *run_ids, IdRange **ranges)
 	}
 	table_close(runs, NoLock);
 	return count;
+}
+
+/*
+ * Rejects a role that has no UPDATE privilege on sluice.runs before the lock
+ * is taken, as LOCK TABLE does. Without it any role that may call the
+ * function could hold a lock on sluice.runs, and the update's own privilege
+ * check runs only when some id is in a partition.
+ */
+static void
+check_runs_privilege(const RangeVar *relation, Oid relid, Oid old_relid, void *argument)
+{
+	bool		is_missing = false;
+
+	if (!OidIsValid(relid))
+		return;
+	if (pg_class_aclcheck_ext(relid, GetUserId(), ACL_UPDATE, &is_missing) == ACLCHECK_OK || is_missing)
+		return;
+	/* A role with UPDATE on some columns only passes, and the update checks each column it sets. */
+	if (pg_attribute_aclcheck_all(relid, GetUserId(), ACL_UPDATE, ACLMASK_ANY) == ACLCHECK_OK)
+		return;
+	aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, relation->relname);
 }
 
 /* Returns the kept plan of update kind, preparing it on first use in the session. */
