@@ -25,8 +25,11 @@ BEGIN
         DELETE FROM sluice.delayed d USING due WHERE d.run_id = due.run_id RETURNING d.run_id
     ), promoted AS (
         -- By the array of ids, as in claim: one index probe per run in any plan.
+        -- The array prunes no history partition, so the range of the ids is
+        -- added: the executor then skips the partitions outside it.
         UPDATE sluice.runs r SET status = 'queued'
         WHERE r.id = ANY (ARRAY(SELECT m.run_id FROM removed m)) AND r.status = 'scheduled'
+          AND r.id BETWEEN (SELECT min(m.run_id) FROM removed m) AND (SELECT max(m.run_id) FROM removed m)
         RETURNING r.id, r.queue, r.task, r.priority, r.run_at, r.attempt
     ), made_ready AS (
         INSERT INTO sluice.ready (run_id, queue, task, priority, ready_at, schedule_deadline, gated)
@@ -138,6 +141,7 @@ BEGIN
         SET status = 'failed', finished_at = v_now,
             error = sluice._error_document('schedule timeout: no worker started the run in time', 'schedule_timeout', NULL)
         WHERE u.id = ANY (ARRAY(SELECT m.run_id FROM removed m)) AND u.status = 'queued'
+          AND u.id BETWEEN (SELECT min(m.run_id) FROM removed m) AND (SELECT max(m.run_id) FROM removed m)
         RETURNING u.id, u.watched
     )
     SELECT count(*), pg_catalog.array_agg(f.id) FILTER (WHERE f.watched), pg_catalog.array_agg(f.id)
@@ -156,6 +160,7 @@ BEGIN
             error = sluice._error_document('schedule timeout: the run waited for its concurrency key or rate limit '
                                            'past its schedule timeout', 'schedule_timeout', NULL)
         WHERE u.id = ANY (ARRAY(SELECT o.run_id FROM overdue o)) AND u.status = 'queued'
+          AND u.id BETWEEN (SELECT min(o.run_id) FROM overdue o) AND (SELECT max(o.run_id) FROM overdue o)
         RETURNING u.id, u.watched
     )
     SELECT v_count + count(*), v_watched || pg_catalog.array_agg(f.id) FILTER (WHERE f.watched),
