@@ -107,9 +107,9 @@ final class BenchDatabase: Sendable {
     }
 
     /// Starts partitions of `sluice.runs` until it has `count`, the way `sluice.maintain()` does
-    /// in a deployment over days: the clock moves a partition interval of one minute ahead for
-    /// each, then the interval goes back to what it was. The partitions stay empty, and new runs
-    /// go to the last one.
+    /// in a deployment over days. The partition interval is set to one minute and the clock
+    /// moves two minutes ahead for each partition, then both go back. The partitions stay empty,
+    /// and new runs go to the last one.
     private func startHistoryPartitions(_ count: Int) async throws {
         try await withConnection("setup") { connection in
             let existing = try await connection.query("SELECT count(*)::integer FROM sluice.run_partitions")
