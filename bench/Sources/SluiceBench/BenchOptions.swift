@@ -1,7 +1,10 @@
 import Foundation
 
-/// The scenarios, in the order a full run executes them.
+/// The scenarios, in the order a full run executes them, and the names figures are recorded
+/// under.
 enum ScenarioName: String, CaseIterable, Sendable {
+    /// Not a scenario of its own: the name under which enqueue and end-to-end record the floor
+    /// figures they measure alongside their own.
     case floor
     case enqueue
     case endToEnd = "end-to-end"
@@ -12,12 +15,20 @@ enum ScenarioName: String, CaseIterable, Sendable {
     case flow
 }
 
+extension ScenarioName {
+    /// The scenarios a run can select, in the order a full run executes them.
+    static var selectable: [ScenarioName] { allCases.filter { $0 != .floor } }
+}
+
 /// Command-line options of a benchmark run.
 struct BenchOptions: Sendable {
     /// Seconds-long runs with tiny sizes, for smoke tests; the figures mean little.
     var quick = false
-    /// The scenarios to run, in `ScenarioName.allCases` order.
-    var scenarios: [ScenarioName] = ScenarioName.allCases
+    /// The scenarios to run, in `ScenarioName.selectable` order.
+    var scenarios: [ScenarioName] = ScenarioName.selectable
+    /// How many times each figure compared with the floor is measured, alternating with its
+    /// floor figure. nil means 3, or 1 with `quick`.
+    var rounds: Int?
     /// A libpq connection string or URL; nil starts an embedded server in a temporary directory.
     var databaseURL: String?
     /// Where the JSON results go; the Markdown summary goes next to it with extension `.md`.
@@ -29,15 +40,17 @@ struct BenchOptions: Sendable {
     var historyPartitions = 8
 
     static let usage = """
-        Usage: sluice-bench [--quick] [--scenario NAME]... [--database URL] [--output PATH] [--keep-server]
-                            [--history-partitions N]
+        Usage: sluice-bench [--quick] [--scenario NAME]... [--rounds N] [--database URL] [--output PATH]
+                            [--keep-server] [--history-partitions N]
 
         Runs the Sluice benchmark and prints a table of figures and ratios against the targets.
 
           --quick          run each measurement for a second or less with tiny sizes (smoke test)
-          --scenario NAME  run only this scenario; repeatable. Names: \(ScenarioName.allCases.map(\.rawValue).joined(separator: ", "))
-                           Ratios against the floor need the floor scenario in the same run;
+          --scenario NAME  run only this scenario; repeatable. Names: \(ScenarioName.selectable.map(\.rawValue).joined(separator: ", "))
+                           enqueue and end-to-end measure the floor they are compared with;
                            flow compares its three drains with each other.
+          --rounds N       measure each figure compared with the floor N times (1 to 9), alternating
+                           with its floor figure, and judge the median ratio (default 3, 1 with --quick)
           --database URL   use this database instead of starting an embedded server. The
                            benchmark empties the sluice tables and the bench_floor schema in it.
           --output PATH    JSON results file (default bench/results/latest.json); a Markdown
@@ -63,16 +76,22 @@ struct BenchOptions: Sendable {
                 options.keepServer = true
             case "--scenario":
                 let value = try value(of: argument, from: &remaining)
-                guard let scenario = ScenarioName(rawValue: value) else {
+                guard let scenario = ScenarioName(rawValue: value), ScenarioName.selectable.contains(scenario) else {
                     throw BenchError.usage(
                         "unknown scenario \"\(value)\"; expected one of "
-                            + ScenarioName.allCases.map(\.rawValue).joined(separator: ", "))
+                            + ScenarioName.selectable.map(\.rawValue).joined(separator: ", "))
                 }
                 selected.append(scenario)
             case "--database":
                 options.databaseURL = try value(of: argument, from: &remaining)
             case "--output":
                 options.outputPath = try value(of: argument, from: &remaining)
+            case "--rounds":
+                let value = try value(of: argument, from: &remaining)
+                guard let count = Int(value), (1...9).contains(count) else {
+                    throw BenchError.usage("invalid --rounds \"\(value)\"; expected a number from 1 to 9")
+                }
+                options.rounds = count
             case "--history-partitions":
                 let value = try value(of: argument, from: &remaining)
                 guard let count = Int(value), (1...100).contains(count) else {
@@ -86,7 +105,7 @@ struct BenchOptions: Sendable {
             }
         }
         if !selected.isEmpty {
-            options.scenarios = ScenarioName.allCases.filter(selected.contains)
+            options.scenarios = ScenarioName.selectable.filter(selected.contains)
         }
         return options
     }

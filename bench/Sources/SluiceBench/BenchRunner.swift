@@ -59,13 +59,16 @@ enum BenchRunner {
         defer { coordinator.stop() }
         printLine("  coordinator: in this process, vacuum interval \(coordinator.options.vacuumInterval)")
 
-        let context = ScenarioContext(database: database, quick: options.quick, report: report)
+        let rounds = options.rounds ?? (options.quick ? 1 : 3)
+        report.note("each figure compared with the floor: the median of \(rounds) round\(rounds == 1 ? "" : "s"), "
+                    + "alternating with its floor figure")
+        let context = ScenarioContext(database: database, quick: options.quick, report: report, rounds: rounds)
         for scenario in options.scenarios {
             printLine("\n== \(scenario.rawValue)")
             report.note("load average before \(scenario.rawValue): \(loadAverage())")
             let started = Clock.monotonic()
             switch scenario {
-            case .floor: try await FloorScenario.run(context)
+            case .floor: break
             case .enqueue: try await EnqueueScenario.run(context)
             case .endToEnd: try await EndToEndScenario.run(context)
             case .latency: try await LatencyScenario.run(context)

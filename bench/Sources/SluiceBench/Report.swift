@@ -61,6 +61,19 @@ final class ReportBuilder: @unchecked Sendable {
         return value
     }
 
+    /// Records the median of one figure's rounds and returns it. With several rounds the note
+    /// lists each round's value.
+    @discardableResult
+    func addMedian(_ scenario: ScenarioName, _ name: String, _ values: [Double], _ unit: String, note: String? = nil)
+        -> Double
+    {
+        var parts = note.map { [$0] } ?? []
+        if values.count > 1 {
+            parts.append("median of rounds " + values.map { String(format: "%.0f", $0) }.joined(separator: ", "))
+        }
+        return add(scenario, name, PairedFigures.median(values), unit, note: parts.isEmpty ? nil : parts.joined(separator: "; "))
+    }
+
     /// Returns the value of a figure recorded earlier in this run.
     func value(_ scenario: ScenarioName, _ name: String) -> Double? {
         report.figures.last { $0.scenario == scenario.rawValue && $0.name == name }?.value
@@ -70,12 +83,25 @@ final class ReportBuilder: @unchecked Sendable {
     /// figure was not measured in this run.
     func checkRatio(_ name: String, measured: Double?, reference: Double?, minimum: Double) {
         guard let measured, let reference, reference > 0 else {
-            note("\(name): not checked, a figure is missing (run the floor scenario in the same run)")
+            note("\(name): not checked, a figure is missing")
             return
         }
         let ratio = measured / reference
         check(name, measured: String(format: "%.1f%% (%.0f / %.0f)", ratio * 100, measured, reference),
               target: String(format: ">= %.0f%%", minimum * 100), met: ratio >= minimum)
+    }
+
+    /// Records a ratio target over a paired measurement: the median of the rounds' ratios must
+    /// be at least `minimum`. The measured text gives that median, the median of each figure
+    /// and, with several rounds, each round's ratio.
+    func checkRatio(_ name: String, _ pair: PairedFigures, minimum: Double) {
+        let ratio = PairedFigures.median(pair.ratios)
+        var measured = String(
+            format: "%.1f%% (%.0f / %.0f", ratio * 100, PairedFigures.median(pair.sluice), PairedFigures.median(pair.floor))
+        if pair.ratios.count > 1 {
+            measured += "; rounds " + pair.ratios.map { String(format: "%.1f%%", $0 * 100) }.joined(separator: ", ")
+        }
+        check(name, measured: measured + ")", target: String(format: ">= %.0f%%", minimum * 100), met: ratio >= minimum)
     }
 
     func check(_ name: String, measured: String, target: String, met: Bool) {

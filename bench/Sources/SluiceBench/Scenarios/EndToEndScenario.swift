@@ -1,7 +1,9 @@
 import Foundation
 import SluicePostgres
 
-/// Drains a backlog with worker processes, then runs a producer alongside one worker process.
+/// Drains a backlog with worker processes, each drain in rounds alternating with the floor's
+/// drain of the same connection count and batch size, then runs a producer alongside one
+/// worker process.
 ///
 /// Two kinds of worker process take part. The SQL-protocol workers call `sluice.claim` and
 /// `sluice.complete` directly with a fixed batch size, and the SDK workers run
@@ -16,31 +18,57 @@ enum EndToEndScenario {
             }
         }
 
+        // Each drain is measured in rounds alternating with the floor's drain of the same
+        // connection count and batch size. Drains of batch 1 have no target and take the whole
+        // drainSeconds, so they run one round.
         for config in DrainConfig.all + DrainConfig.pipelinedVariants {
-            try await context.database.reset()
-            try await context.enqueueBacklog(context.drainBacklog)
-            let (completed, elapsed) = try await drainWithProcesses(context, config)
-            let rate = report.add(.endToEnd, "drain " + config.label, Double(completed) / elapsed, "runs/s",
-                                  note: "\(completed) runs")
+            var floorRuns: [Int] = []
+            var sluiceRuns: [Int] = []
+            let pair = try await context.measurePaired(
+                rounds: config.batchSize > 1 ? context.rounds : 1,
+                floor: {
+                    let (completed, seconds) = try await Floor.drain(context, config)
+                    floorRuns.append(completed)
+                    return Double(completed) / seconds
+                },
+                sluice: {
+                    try await context.database.reset()
+                    try await context.enqueueBacklog(context.drainBacklog)
+                    let (completed, seconds) = try await drainWithProcesses(context, config)
+                    sluiceRuns.append(completed)
+                    return Double(completed) / seconds
+                })
+            report.addMedian(.floor, config.floorLabel, pair.floor, "runs/s",
+                             note: runsNote(floorRuns) + ", beside \(config.label)")
+            report.addMedian(.endToEnd, "drain " + config.label, pair.sluice, "runs/s", note: runsNote(sluiceRuns))
             if config.batchSize > 1 {
-                let floor = DrainConfig(processes: config.processes, loops: config.loops, batchSize: config.batchSize)
-                report.checkRatio(
-                    "end to end, \(config.label) vs floor", measured: rate,
-                    reference: report.value(.floor, floor.floorLabel), minimum: 0.5)
+                report.checkRatio("end to end, \(config.label) vs floor", pair, minimum: 0.5)
             }
         }
 
+        // The SDK claims up to its free slots, so the floor with batch = slots compares.
         for (processes, slots) in [(1, 10), (1, 100), (4, 100)] {
-            try await context.database.reset()
-            try await context.enqueueBacklog(context.drainBacklog)
-            let (completed, elapsed) = try await drainWithSDKProcesses(context, processes: processes, slots: slots)
             let label = "SDK Worker, \(processes) process\(processes == 1 ? "" : "es") x \(slots) slots"
-            let rate = report.add(.endToEnd, "drain " + label, Double(completed) / elapsed, "runs/s",
-                                  note: "\(completed) runs")
-            // The SDK claims up to its free slots, so the floor with batch = slots compares.
-            let floor = DrainConfig(processes: processes, loops: 1, batchSize: slots)
-            report.checkRatio("end to end, \(label) vs floor batch \(slots)", measured: rate,
-                              reference: report.value(.floor, floor.floorLabel), minimum: 0.5)
+            let floorConfig = DrainConfig(processes: processes, loops: 1, batchSize: slots)
+            var floorRuns: [Int] = []
+            var sluiceRuns: [Int] = []
+            let pair = try await context.measurePaired(
+                floor: {
+                    let (completed, seconds) = try await Floor.drain(context, floorConfig)
+                    floorRuns.append(completed)
+                    return Double(completed) / seconds
+                },
+                sluice: {
+                    try await context.database.reset()
+                    try await context.enqueueBacklog(context.drainBacklog)
+                    let (completed, seconds) = try await drainWithSDKProcesses(context, processes: processes, slots: slots)
+                    sluiceRuns.append(completed)
+                    return Double(completed) / seconds
+                })
+            report.addMedian(.floor, floorConfig.floorLabel, pair.floor, "runs/s",
+                             note: runsNote(floorRuns) + ", beside \(label)")
+            report.addMedian(.endToEnd, "drain " + label, pair.sluice, "runs/s", note: runsNote(sluiceRuns))
+            report.checkRatio("end to end, \(label) vs floor batch \(slots)", pair, minimum: 0.5)
         }
 
         try await steadyState(context)
@@ -48,6 +76,11 @@ enum EndToEndScenario {
         if hasStatistics {
             report.setTopStatements(try await topStatements(context))
         }
+    }
+
+    /// Returns "50000 runs" when every round completed as many runs, else each round's count.
+    private static func runsNote(_ runs: [Int]) -> String {
+        Set(runs).count == 1 ? "\(runs[0]) runs" : "runs " + runs.map(String.init).joined(separator: ", ")
     }
 
     /// Starts the worker processes, lets them drain together and returns the runs completed
@@ -174,7 +207,8 @@ enum EndToEndScenario {
         }
     }
 
-    /// Returns the twelve statements with the most execution time since the reset. Top-level
+    /// Returns the twelve statements with the most execution time since the reset, leaving out
+    /// the floor's. Top-level
     /// calls and the statements nested in Sluice's functions are both listed
     /// (pg_stat_statements.track = all), so a function's time also counts in its caller's row.
     private static func topStatements(_ context: ScenarioContext) async throws -> [StatementStatistics] {
@@ -184,6 +218,7 @@ enum EndToEndScenario {
                 FROM pg_stat_statements
                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
                   AND query NOT LIKE '%pg_stat_statements%'
+                  AND query NOT LIKE '%bench_floor%'
                 ORDER BY total_exec_time DESC LIMIT 12
                 """)
             return try rows.map { row in

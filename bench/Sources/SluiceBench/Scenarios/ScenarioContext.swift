@@ -6,9 +6,14 @@ struct ScenarioContext: Sendable {
     let database: BenchDatabase
     let quick: Bool
     let report: ReportBuilder
+    /// How many times `measurePaired` measures a figure and its floor figure.
+    let rounds: Int
 
     /// Seconds for one rate measurement.
     var measureSeconds: Double { quick ? 0.5 : 10 }
+
+    /// Seconds for one round of a paired rate measurement.
+    var pairedSeconds: Double { quick ? 0.5 : 5 }
 
     /// Runs waiting before each drain measurement; the drain stops at `drainSeconds` if the
     /// backlog lasts longer.
@@ -45,6 +50,26 @@ struct ScenarioContext: Sendable {
             await connection.close()
         }
         return Double(total) / elapsed
+    }
+
+    /// Measures a Sluice figure and the floor figure it is compared with, `rounds` times,
+    /// alternating which of the two goes first. A machine whose speed drifts during the run
+    /// then moves both figures of a round alike, which it does not when the floor is measured
+    /// minutes before the figure compared with it.
+    func measurePaired(
+        rounds: Int? = nil, floor: () async throws -> Double, sluice: () async throws -> Double
+    ) async throws -> PairedFigures {
+        var pair = PairedFigures()
+        for round in 0..<(rounds ?? self.rounds) {
+            if round % 2 == 0 {
+                pair.floor.append(try await floor())
+                pair.sluice.append(try await sluice())
+            } else {
+                pair.sluice.append(try await sluice())
+                pair.floor.append(try await floor())
+            }
+        }
+        return pair
     }
 
     /// Enqueues `count` runs of the benchmark task with `sluice.enqueue_many`, 10,000 a call,
@@ -113,6 +138,26 @@ struct ScenarioContext: Sendable {
             }
             return counts
         }
+    }
+}
+
+/// A Sluice figure and its floor figure, one of each per round of `measurePaired`.
+struct PairedFigures: Sendable {
+    var floor: [Double] = []
+    var sluice: [Double] = []
+
+    /// Each round's Sluice figure over its floor figure.
+    var ratios: [Double] {
+        zip(sluice, floor).map { sluice, floor in floor > 0 ? sluice / floor : 0 }
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else {
+            return 0
+        }
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 }
 
