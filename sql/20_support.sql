@@ -132,7 +132,11 @@ CREATE FUNCTION sluice._partition_span() RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 1000000000000::bigint $$;
 
--- Creates history partition number p_number.
+-- Creates history partition number p_number. A claim updates every run it
+-- starts and the completion updates it again. With fillfactor 65 the claim's
+-- new versions of about half of a page's runs fit on their page: 69% of the
+-- updates were HOT, against 43% at 80, for 8% less WAL and a smaller table
+-- plus index after a million runs (304 MB against 325 MB, bench/RESULTS.md).
 CREATE FUNCTION sluice._create_partition(p_number integer) RETURNS void
 LANGUAGE plpgsql
 AS $$
@@ -142,7 +146,7 @@ DECLARE
     v_name text := format('runs_p%s', p_number);
 BEGIN
     EXECUTE format('CREATE TABLE sluice.%I PARTITION OF sluice.runs FOR VALUES FROM (%s) TO (%s) '
-                   'WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.05)',
+                   'WITH (fillfactor = 65, autovacuum_vacuum_scale_factor = 0.05)',
                    v_name, v_first, v_end);
     INSERT INTO sluice.run_partitions (number, first_id, end_id, created_at)
     VALUES (p_number, v_first, v_end, sluice.now());
