@@ -76,6 +76,11 @@ struct BenchOptions: Sendable {
                 options.keepServer = true
             case "--scenario":
                 let value = try value(of: argument, from: &remaining)
+                if value == ScenarioName.floor.rawValue {
+                    throw BenchError.usage(
+                        "\"floor\" is no longer a scenario of its own: enqueue and end-to-end measure the floor "
+                            + "beside their own figures, so select one of those")
+                }
                 guard let scenario = ScenarioName(rawValue: value), ScenarioName.selectable.contains(scenario) else {
                     throw BenchError.usage(
                         "unknown scenario \"\(value)\"; expected one of "

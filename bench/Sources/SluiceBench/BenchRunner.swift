@@ -60,8 +60,10 @@ enum BenchRunner {
         printLine("  coordinator: in this process, vacuum interval \(coordinator.options.vacuumInterval)")
 
         let rounds = options.rounds ?? (options.quick ? 1 : 3)
-        report.note("each figure compared with the floor: the median of \(rounds) round\(rounds == 1 ? "" : "s"), "
-                    + "alternating with its floor figure")
+        if options.scenarios.contains(.enqueue) || options.scenarios.contains(.endToEnd) {
+            report.note("each enqueue and end-to-end figure compared with the floor: the median of \(rounds) "
+                        + "round\(rounds == 1 ? "" : "s"), alternating with its floor figure")
+        }
         let context = ScenarioContext(database: database, quick: options.quick, report: report, rounds: rounds)
         for scenario in options.scenarios {
             printLine("\n== \(scenario.rawValue)")

@@ -74,11 +74,6 @@ final class ReportBuilder: @unchecked Sendable {
         return add(scenario, name, PairedFigures.median(values), unit, note: parts.isEmpty ? nil : parts.joined(separator: "; "))
     }
 
-    /// Returns the value of a figure recorded earlier in this run.
-    func value(_ scenario: ScenarioName, _ name: String) -> Double? {
-        report.figures.last { $0.scenario == scenario.rawValue && $0.name == name }?.value
-    }
-
     /// Records a ratio target `measured / reference >= minimum`, or a note when the reference
     /// figure was not measured in this run.
     func checkRatio(_ name: String, measured: Double?, reference: Double?, minimum: Double) {
@@ -92,14 +87,22 @@ final class ReportBuilder: @unchecked Sendable {
     }
 
     /// Records a ratio target over a paired measurement: the median of the rounds' ratios must
-    /// be at least `minimum`. The measured text gives that median, the median of each figure
-    /// and, with several rounds, each round's ratio.
+    /// be at least `minimum`. The measured text gives that median with the figures of the
+    /// median round (of the two middle rounds for an even count) and, with several rounds,
+    /// each round's ratio. Rounds without a floor figure are left out.
     func checkRatio(_ name: String, _ pair: PairedFigures, minimum: Double) {
-        let ratio = PairedFigures.median(pair.ratios)
-        var measured = String(
-            format: "%.1f%% (%.0f / %.0f", ratio * 100, PairedFigures.median(pair.sluice), PairedFigures.median(pair.floor))
-        if pair.ratios.count > 1 {
-            measured += "; rounds " + pair.ratios.map { String(format: "%.1f%%", $0 * 100) }.joined(separator: ", ")
+        let rounds = pair.comparableRounds
+        guard !rounds.isEmpty else {
+            note("\(name): not checked, no round has a floor figure")
+            return
+        }
+        let ratio = PairedFigures.median(rounds.map(\.ratio))
+        let sorted = rounds.sorted { $0.ratio < $1.ratio }
+        let middle = sorted.count % 2 == 1 ? [sorted[sorted.count / 2]] : [sorted[sorted.count / 2 - 1], sorted[sorted.count / 2]]
+        var measured = String(format: "%.1f%% (", ratio * 100)
+            + middle.map { String(format: "%.0f / %.0f", $0.sluice, $0.floor) }.joined(separator: " and ")
+        if rounds.count > 1 {
+            measured += "; rounds " + rounds.map { String(format: "%.1f%%", $0.ratio * 100) }.joined(separator: ", ")
         }
         check(name, measured: measured + ")", target: String(format: ">= %.0f%%", minimum * 100), met: ratio >= minimum)
     }

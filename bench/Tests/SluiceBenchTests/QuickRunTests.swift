@@ -55,16 +55,17 @@ struct QuickRunTests {
         #expect(run.status == 0, "\(run.output)")
         let names = Self.figureNames(run.report)
         #expect(names.contains("insert 1 per transaction, 1 conn"))
-        #expect(names.contains("drain 4 connections, batch 100"))
+        #expect(names.contains("drain 4 connections, batch 100, beside 4 processes x 1 loop, batch 100"))
         #expect(names.contains("enqueue_many batch 100, 4 conn"))
         #expect(names.contains("drain 4 processes x 1 loop, batch 100"))
         #expect(names.contains("drain SDK Worker, 4 processes x 100 slots"))
         let targets = (run.report?["targets"] as? [[String: Any]]) ?? []
         let single = targets.first { ($0["name"] as? String) == "enqueue single, 1 conn vs floor insert" }
-        // Two rounds: the measured text lists the ratio of each.
+        // Two rounds: the measured text gives the figures of both and the ratio of each.
         let measured = single?["measured"] as? String ?? ""
-        #expect(measured.contains("; rounds "), "\(measured)")
-        #expect(measured.split(separator: ",").count == 2, "\(measured)")
+        #expect(measured.contains(" and "), "\(measured)")
+        let rounds = measured.components(separatedBy: "; rounds ").last?.dropLast() ?? ""
+        #expect(rounds.split(separator: ",").count == 2, "\(measured)")
         let settings = (run.report?["settings"] as? [String: String]) ?? [:]
         #expect(settings["sluice history partitions"] == "8")
     }
@@ -108,6 +109,12 @@ struct QuickRunTests {
         let run = try Self.runBench(["--rounds", "10"])
         #expect(run.status == 2)
         #expect(run.output.contains("invalid --rounds \"10\"; expected a number from 1 to 9"))
+    }
+
+    @Test func floorScenarioIsRejected() throws {
+        let run = try Self.runBench(["--scenario", "floor"])
+        #expect(run.status == 2)
+        #expect(run.output.contains("\"floor\" is no longer a scenario of its own"))
     }
 
     @Test func unknownScenarioIsRejected() throws {

@@ -38,8 +38,8 @@ enum EndToEndScenario {
                     sluiceRuns.append(completed)
                     return Double(completed) / seconds
                 })
-            report.addMedian(.floor, config.floorLabel, pair.floor, "runs/s",
-                             note: runsNote(floorRuns) + ", beside \(config.label)")
+            report.addMedian(.floor, "\(config.floorLabel), beside \(config.label)", pair.floor, "runs/s",
+                             note: runsNote(floorRuns))
             report.addMedian(.endToEnd, "drain " + config.label, pair.sluice, "runs/s", note: runsNote(sluiceRuns))
             if config.batchSize > 1 {
                 report.checkRatio("end to end, \(config.label) vs floor", pair, minimum: 0.5)
@@ -65,8 +65,8 @@ enum EndToEndScenario {
                     sluiceRuns.append(completed)
                     return Double(completed) / seconds
                 })
-            report.addMedian(.floor, floorConfig.floorLabel, pair.floor, "runs/s",
-                             note: runsNote(floorRuns) + ", beside \(label)")
+            report.addMedian(.floor, "\(floorConfig.floorLabel), beside \(label)", pair.floor, "runs/s",
+                             note: runsNote(floorRuns))
             report.addMedian(.endToEnd, "drain " + label, pair.sluice, "runs/s", note: runsNote(sluiceRuns))
             report.checkRatio("end to end, \(label) vs floor batch \(slots)", pair, minimum: 0.5)
         }
@@ -208,9 +208,9 @@ enum EndToEndScenario {
     }
 
     /// Returns the twelve statements with the most execution time since the reset, leaving out
-    /// the floor's. Top-level
-    /// calls and the statements nested in Sluice's functions are both listed
-    /// (pg_stat_statements.track = all), so a function's time also counts in its caller's row.
+    /// the floor's queries. Top-level calls and the statements nested in Sluice's functions are
+    /// both listed (pg_stat_statements.track = all), so a function's time also counts in its
+    /// caller's row.
     private static func topStatements(_ context: ScenarioContext) async throws -> [StatementStatistics] {
         try await context.database.withConnection("statistics") { connection in
             let rows = try await connection.query("""

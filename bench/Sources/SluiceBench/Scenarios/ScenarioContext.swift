@@ -146,9 +146,11 @@ struct PairedFigures: Sendable {
     var floor: [Double] = []
     var sluice: [Double] = []
 
-    /// Each round's Sluice figure over its floor figure.
-    var ratios: [Double] {
-        zip(sluice, floor).map { sluice, floor in floor > 0 ? sluice / floor : 0 }
+    /// The rounds with a floor figure to divide by, as (sluice, floor, ratio) in round order.
+    var comparableRounds: [(sluice: Double, floor: Double, ratio: Double)] {
+        zip(sluice, floor).compactMap { sluice, floor in
+            floor > 0 && floor.isFinite && sluice.isFinite ? (sluice, floor, sluice / floor) : nil
+        }
     }
 
     static func median(_ values: [Double]) -> Double {
