@@ -22,25 +22,11 @@ enum EndToEndScenario {
         // connection count and batch size. Drains of batch 1 have no target and take the whole
         // drainSeconds, so they run one round.
         for config in DrainConfig.all + DrainConfig.pipelinedVariants {
-            var floorRuns: [Int] = []
-            var sluiceRuns: [Int] = []
-            let pair = try await context.measurePaired(
-                rounds: config.batchSize > 1 ? context.rounds : 1,
-                floor: {
-                    let (completed, seconds) = try await Floor.drain(context, config)
-                    floorRuns.append(completed)
-                    return Double(completed) / seconds
-                },
-                sluice: {
-                    try await context.database.reset()
-                    try await context.enqueueBacklog(context.drainBacklog)
-                    let (completed, seconds) = try await drainWithProcesses(context, config)
-                    sluiceRuns.append(completed)
-                    return Double(completed) / seconds
-                })
-            report.addMedian(.floor, "\(config.floorLabel), beside \(config.label)", pair.floor, "runs/s",
-                             note: runsNote(floorRuns))
-            report.addMedian(.endToEnd, "drain " + config.label, pair.sluice, "runs/s", note: runsNote(sluiceRuns))
+            let pair = try await measureDrainPair(
+                context, floorConfig: config, label: config.label, rounds: config.batchSize > 1 ? context.rounds : 1
+            ) {
+                try await drainWithProcesses(context, config)
+            }
             if config.batchSize > 1 {
                 report.checkRatio("end to end, \(config.label) vs floor", pair, minimum: 0.5)
             }
@@ -49,25 +35,11 @@ enum EndToEndScenario {
         // The SDK claims up to its free slots, so the floor with batch = slots compares.
         for (processes, slots) in [(1, 10), (1, 100), (4, 100)] {
             let label = "SDK Worker, \(processes) process\(processes == 1 ? "" : "es") x \(slots) slots"
-            let floorConfig = DrainConfig(processes: processes, loops: 1, batchSize: slots)
-            var floorRuns: [Int] = []
-            var sluiceRuns: [Int] = []
-            let pair = try await context.measurePaired(
-                floor: {
-                    let (completed, seconds) = try await Floor.drain(context, floorConfig)
-                    floorRuns.append(completed)
-                    return Double(completed) / seconds
-                },
-                sluice: {
-                    try await context.database.reset()
-                    try await context.enqueueBacklog(context.drainBacklog)
-                    let (completed, seconds) = try await drainWithSDKProcesses(context, processes: processes, slots: slots)
-                    sluiceRuns.append(completed)
-                    return Double(completed) / seconds
-                })
-            report.addMedian(.floor, "\(floorConfig.floorLabel), beside \(label)", pair.floor, "runs/s",
-                             note: runsNote(floorRuns))
-            report.addMedian(.endToEnd, "drain " + label, pair.sluice, "runs/s", note: runsNote(sluiceRuns))
+            let pair = try await measureDrainPair(
+                context, floorConfig: DrainConfig(processes: processes, loops: 1, batchSize: slots), label: label
+            ) {
+                try await drainWithSDKProcesses(context, processes: processes, slots: slots)
+            }
             report.checkRatio("end to end, \(label) vs floor batch \(slots)", pair, minimum: 0.5)
         }
 
@@ -76,6 +48,34 @@ enum EndToEndScenario {
         if hasStatistics {
             report.setTopStatements(try await topStatements(context))
         }
+    }
+
+    /// Measures a drain of a fresh backlog by `drain` beside the floor's drain with the
+    /// connections and batch size of `floorConfig`, records both figures and returns them.
+    private static func measureDrainPair(
+        _ context: ScenarioContext, floorConfig: DrainConfig, label: String, rounds: Int? = nil,
+        drain: () async throws -> (completed: Int, seconds: Double)
+    ) async throws -> PairedFigures {
+        var floorRuns: [Int] = []
+        var sluiceRuns: [Int] = []
+        let pair = try await context.measurePaired(
+            rounds: rounds,
+            floor: {
+                let (completed, seconds) = try await Floor.drain(context, floorConfig)
+                floorRuns.append(completed)
+                return Double(completed) / seconds
+            },
+            sluice: {
+                try await context.database.reset()
+                try await context.enqueueBacklog(context.drainBacklog)
+                let (completed, seconds) = try await drain()
+                sluiceRuns.append(completed)
+                return Double(completed) / seconds
+            })
+        context.report.addMedian(
+            .floor, "\(floorConfig.floorLabel), beside \(label)", pair.floor, "runs/s", note: runsNote(floorRuns))
+        context.report.addMedian(.endToEnd, "drain " + label, pair.sluice, "runs/s", note: runsNote(sluiceRuns))
+        return pair
     }
 
     /// Returns "50000 runs" when every round completed as many runs, else each round's count.
