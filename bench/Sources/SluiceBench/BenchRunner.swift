@@ -12,7 +12,7 @@ enum BenchRunner {
             printLine(BenchOptions.usage)
             return 0
         } catch {
-            FileHandle.standardError.write(Data("sluice-bench: \(error)\n".utf8))
+            printError("sluice-bench: \(error)")
             return 2
         }
         // A worker process that dies must not take the benchmark down with SIGPIPE.
@@ -23,7 +23,7 @@ enum BenchRunner {
             database = try await BenchDatabase.open(
                 url: options.databaseURL, keepServer: options.keepServer, historyPartitions: options.historyPartitions)
         } catch {
-            FileHandle.standardError.write(Data("sluice-bench: could not prepare the database: \(error)\n".utf8))
+            printError("sluice-bench: could not prepare the database: \(error)")
             return 1
         }
         do {
@@ -31,7 +31,7 @@ enum BenchRunner {
             await database.close()
             return 0
         } catch {
-            FileHandle.standardError.write(Data("sluice-bench: \(error)\n".utf8))
+            printError("sluice-bench: \(error)")
             await database.close()
             return 1
         }

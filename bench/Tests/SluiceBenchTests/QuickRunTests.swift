@@ -99,6 +99,41 @@ struct QuickRunTests {
         })
     }
 
+    @Test func closedOutputEndsPrintingOnly() throws {
+        let outputFile = FileManager.default.temporaryDirectory
+            .appendingPathComponent("sluice-bench-test-\(UUID().uuidString).json")
+        defer {
+            try? FileManager.default.removeItem(at: outputFile)
+            try? FileManager.default.removeItem(at: outputFile.deletingPathExtension().appendingPathExtension("md"))
+        }
+        let process = Process()
+        process.executableURL = Self.productsDirectory.appendingPathComponent("sluice-bench")
+        process.arguments = ["--quick", "--scenario", "memory", "--output", outputFile.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The reader goes away at once, as `head` does after its lines.
+        try pipe.fileHandleForReading.close()
+        // A benchmark that crashed on the closed output was once left unreaped, and
+        // waitUntilExit() never returned, so the test waits a bounded time.
+        let deadline = Date().addingTimeInterval(120)
+        while process.isRunning && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        guard !process.isRunning else {
+            process.terminate()
+            Issue.record("sluice-bench did not exit within 120 s after its output was closed")
+            return
+        }
+
+        #expect(process.terminationStatus == 0)
+        #expect(FileManager.default.fileExists(atPath: outputFile.path))
+        let serverDirectory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("sluice-bench-\(process.processIdentifier)").path
+        #expect(!FileManager.default.fileExists(atPath: serverDirectory))
+    }
+
     @Test func historyPartitionsOutOfRangeAreRejected() throws {
         let run = try Self.runBench(["--history-partitions", "0"])
         #expect(run.status == 2)
