@@ -134,9 +134,9 @@ AS $$ SELECT 1000000000000::bigint $$;
 
 -- Creates history partition number p_number. A claim updates every run it
 -- starts and the completion updates it again. With fillfactor 65 the claim's
--- new versions of about half of a page's runs fit on their page: 69% of the
--- updates were HOT, against 43% at 80, for 8% less WAL and a smaller table
--- plus index after a million runs (304 MB against 325 MB, bench/RESULTS.md).
+-- new versions of about half of a page's runs fit on their page, so 69% of
+-- the updates were HOT, against 43% at 80. That wrote 8% less WAL, and after
+-- a million runs table and index took 304 MB against 325 MB (bench/RESULTS.md).
 CREATE FUNCTION sluice._create_partition(p_number integer) RETURNS void
 LANGUAGE plpgsql
 AS $$

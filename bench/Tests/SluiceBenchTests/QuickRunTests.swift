@@ -134,27 +134,17 @@ struct QuickRunTests {
         #expect(!FileManager.default.fileExists(atPath: serverDirectory))
     }
 
-    @Test func historyPartitionsOutOfRangeAreRejected() throws {
-        let run = try Self.runBench(["--history-partitions", "0"])
+    /// Each bad argument exits with status 2 before a server starts, naming the value.
+    @Test(arguments: [
+        (arguments: ["--history-partitions", "0"],
+         message: "invalid --history-partitions \"0\"; expected a number from 1 to 100"),
+        (arguments: ["--rounds", "10"], message: "invalid --rounds \"10\"; expected a number from 1 to 9"),
+        (arguments: ["--scenario", "floor"], message: "\"floor\" is no longer a scenario of its own"),
+        (arguments: ["--scenario", "nonsense"], message: "unknown scenario \"nonsense\""),
+    ])
+    func invalidArgumentIsRejected(_ rejection: (arguments: [String], message: String)) throws {
+        let run = try Self.runBench(rejection.arguments)
         #expect(run.status == 2)
-        #expect(run.output.contains("invalid --history-partitions \"0\"; expected a number from 1 to 100"))
-    }
-
-    @Test func roundsOutOfRangeAreRejected() throws {
-        let run = try Self.runBench(["--rounds", "10"])
-        #expect(run.status == 2)
-        #expect(run.output.contains("invalid --rounds \"10\"; expected a number from 1 to 9"))
-    }
-
-    @Test func floorScenarioIsRejected() throws {
-        let run = try Self.runBench(["--scenario", "floor"])
-        #expect(run.status == 2)
-        #expect(run.output.contains("\"floor\" is no longer a scenario of its own"))
-    }
-
-    @Test func unknownScenarioIsRejected() throws {
-        let run = try Self.runBench(["--scenario", "nonsense"])
-        #expect(run.status == 2)
-        #expect(run.output.contains("unknown scenario \"nonsense\""))
+        #expect(run.output.contains(rejection.message), "\(run.output)")
     }
 }
