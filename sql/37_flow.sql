@@ -980,19 +980,27 @@ COMMENT ON FUNCTION sluice.release_rate_held(integer) IS
 -- Counts the runs of concurrency key p_gate_key waiting in sluice.ready, up
 -- to p_enough: the tick needs to know only whether they fill the key's free
 -- slots. The gates are read in run id order and the count stops at
--- p_enough. A key's running and ready runs are mostly its oldest live ones:
--- enqueue parks the newest, and a freed slot goes to the oldest held run of
+-- p_enough. A key's running and ready runs are mostly its oldest live ones.
+-- Enqueue parks the newest, and a freed slot goes to the oldest held run of
 -- the highest priority. So the count usually stops after about twice the
--- key's maximum of gates, however many runs wait in sluice.held. Read in
--- heap order, 91 of a key's 209 gates on average (bench/RESULTS.md).
+-- key's maximum of gates, however many runs wait in sluice.held. It reads
+-- them all when the key's ready runs fall short, and reads past held ones
+-- where priorities, scheduled runs or other rules put newer runs first.
+-- Read in heap order, the gates of a key with 209 of them were read 91 at
+-- a time on average (bench/RESULTS.md).
 --
--- OFFSET 0 keeps the ready check a probe per gate: as a merge join, the
--- plan read all of sluice.ready for each key. Sequential and bitmap scans
--- are off so that the gates come from the index in order whatever the
--- statistics say. Volatile, so that it reads with a snapshot taken after
--- its lock on sluice.ready, as _slots_in_use does.
+-- Only run_gates_key_idx gives the sort by key and run id. Sorted by run id
+-- alone, the planner read the primary key in order and filtered out every
+-- other key's gates. OFFSET 0 keeps the ready
+-- check a probe per gate; as a merge join, the plan read all of
+-- sluice.ready for each key. Sequential and bitmap scans are off, as in
+-- _open_gates, so that a plan made with an empty table's statistics does
+-- not scan. JIT is off: a large estimated key compiled at every call.
+-- Volatile, so that it reads with a snapshot taken after its lock on
+-- sluice.ready, as _slots_in_use does.
 CREATE FUNCTION sluice._ready_of_key(p_gate_key text, p_enough integer) RETURNS integer
 LANGUAGE sql VOLATILE
+SET jit = off
 SET enable_seqscan = off
 SET enable_bitmapscan = off
 AS $$
@@ -1000,7 +1008,7 @@ AS $$
     FROM (SELECT FROM sluice.run_gates g
           WHERE g.gate_key = p_gate_key AND g.kind = 'concurrency'
             AND EXISTS (SELECT FROM sluice.ready r WHERE r.run_id = g.run_id OFFSET 0)
-          ORDER BY g.run_id
+          ORDER BY g.gate_key, g.run_id
           LIMIT greatest(p_enough, 0)) f
 $$;
 
@@ -1010,9 +1018,13 @@ $$;
 -- finished before that enqueue committed.
 CREATE FUNCTION sluice.release_concurrency_held(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql
+SET jit = off
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
 DECLARE
     v_slot sluice.concurrency_slots;
+    v_key record;
     v_total integer := 0;
 BEGIN
     -- Runs already back in ready but not yet claimed use free slots too.
@@ -1021,10 +1033,12 @@ BEGIN
     -- locking them all cost a thousand needless locks a second.
     --
     -- Each key is looked at through its slot row. OFFSET 0 keeps the held
-    -- check a probe of the key's held_gate_idx entries: without it the plan
-    -- read every held run of every key, as a semi-join or a hashed subplan
-    -- (178,000 runs, half of a 100 ms sweep). CASE counts the ready runs
-    -- only of keys that hold runs.
+    -- check a subquery per key: as a semi-join or a hashed subplan, the plan
+    -- read every held run of every key (178,000 runs, half of a 100 ms
+    -- sweep). With sequential scans off, that subquery probes the key's
+    -- held_gate_idx entries. With them on, statistics that showed few keys
+    -- made it scan all of sluice.held once per slot row. CASE counts the
+    -- ready runs only of keys that hold runs.
     FOR v_slot IN
         SELECT * FROM sluice.concurrency_slots s
         WHERE s.running < s.max_running
@@ -1039,6 +1053,36 @@ BEGIN
         v_total := v_total + sluice._unhold('concurrency', v_slot.gate_key,
             v_slot.max_running - v_slot.running
             - sluice._ready_of_key(v_slot.gate_key, v_slot.max_running - v_slot.running));
+    END LOOP;
+
+    -- Claims create slot rows. A key whose ready runs all left before any
+    -- claim (cancelled, or past their schedule timeout) can have runs in
+    -- sluice.held and no slot row, and then no completion ever hands it a
+    -- slot. Nothing runs under such a key, so its free slots are its maximum
+    -- less its ready runs. The keys with held runs are found one index
+    -- probe each.
+    -- This pass inserts no slot row: a claim that is creating one may wait
+    -- for a slot row this transaction locked above.
+    FOR v_key IN
+        WITH RECURSIVE held_keys(gate_key) AS (
+            (SELECT h.gate_key FROM sluice.held h WHERE h.kind = 'concurrency' ORDER BY h.gate_key LIMIT 1)
+            UNION ALL
+            SELECT (SELECT h.gate_key FROM sluice.held h
+                    WHERE h.kind = 'concurrency' AND h.gate_key > k.gate_key
+                    ORDER BY h.gate_key LIMIT 1)
+            FROM held_keys k WHERE k.gate_key IS NOT NULL
+        )
+        SELECT k.gate_key,
+               coalesce((t.concurrency -> ((k.gate_key::jsonb ->> 1)::integer) ->> 'max')::integer, p_limit)
+               AS maximum
+        FROM held_keys k
+        LEFT JOIN sluice.tasks t ON t.name = k.gate_key::jsonb ->> 0
+        WHERE k.gate_key IS NOT NULL
+          AND NOT EXISTS (SELECT FROM sluice.concurrency_slots s WHERE s.gate_key = k.gate_key)
+    LOOP
+        EXIT WHEN v_total >= p_limit;
+        v_total := v_total + sluice._unhold('concurrency', v_key.gate_key,
+            least(v_key.maximum, p_limit) - sluice._ready_of_key(v_key.gate_key, least(v_key.maximum, p_limit)));
     END LOOP;
     RETURN v_total;
 END
