@@ -993,9 +993,10 @@ COMMENT ON FUNCTION sluice.release_rate_held(integer) IS
 -- alone, the planner read the primary key in order and filtered out every
 -- other key's gates. OFFSET 0 keeps the ready
 -- check a probe per gate; as a merge join, the plan read all of
--- sluice.ready for each key. Sequential and bitmap scans are off, as in
--- _open_gates, so that a plan made with an empty table's statistics does
--- not scan. JIT is off: a large estimated key compiled at every call.
+-- sluice.ready for each key. Sequential and bitmap scans are off, so that
+-- a plan made with an empty table's statistics does not scan (_open_gates
+-- turns sequential scans off for the same reason). JIT is off: a key
+-- estimated at 120,000 gates was compiled at every call.
 -- Volatile, so that it reads with a snapshot taken after its lock on
 -- sluice.ready, as _slots_in_use does.
 CREATE FUNCTION sluice._ready_of_key(p_gate_key text, p_enough integer) RETURNS integer
@@ -1058,9 +1059,17 @@ BEGIN
     -- Claims create slot rows. A key whose ready runs all left before any
     -- claim (cancelled, or past their schedule timeout) can have runs in
     -- sluice.held and no slot row, and then no completion ever hands it a
-    -- slot. Nothing runs under such a key, so its free slots are its maximum
-    -- less its ready runs. The keys with held runs are found one index
-    -- probe each.
+    -- slot. Nothing ran under such a key when this query read it, so its
+    -- free slots are its maximum less its ready runs. A claim that commits
+    -- meanwhile turns back any run beyond the maximum. A key whose rule the
+    -- task no longer has counts as p_limit, as _ensure_slots makes it
+    -- unlimited. The keys with held runs are found one index probe each.
+    --
+    -- NOTE: a run held for one key of a task with several rules also counts
+    -- toward its other keys once in the ready queue, as with the hand-overs
+    -- of completions. Those keys can then hold more ready runs than their
+    -- maximum, and run a newer run first, until claims turn the extra runs
+    -- back to sluice.held. No key runs more than its maximum.
     -- This pass inserts no slot row: a claim that is creating one may wait
     -- for a slot row this transaction locked above.
     FOR v_key IN
