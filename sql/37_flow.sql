@@ -978,26 +978,19 @@ COMMENT ON FUNCTION sluice.release_rate_held(integer) IS
     'Called by tick(); returns how many runs moved.';
 
 -- Counts the runs of concurrency key p_gate_key waiting in sluice.ready, up
--- to p_enough: the tick needs to know only whether they fill the key's free
--- slots. The gates are read in run id order and the count stops at
--- p_enough. A key's running and ready runs are mostly its oldest live ones.
--- Enqueue parks the newest, and a freed slot goes to the oldest held run of
--- the highest priority. So the count usually stops after about twice the
--- key's maximum of gates, however many runs wait in sluice.held. It reads
--- them all when the key's ready runs fall short, and reads past held ones
--- where priorities, scheduled runs or other rules put newer runs first.
--- Read in heap order, the gates of a key with 209 of them were read 91 at
--- a time on average (bench/RESULTS.md).
+-- to p_enough. It reads the key's gates oldest first and stops at p_enough.
+-- A key's running and ready runs are usually its oldest, because enqueue
+-- parks the newest, so the count reads about twice the key's maximum of
+-- gates however many runs wait in sluice.held. It reads further when the
+-- ready runs fall short, or when priorities or scheduled runs put newer
+-- runs first. In heap order it read 91 of a key's 209 gates on average
+-- (bench/RESULTS.md).
 --
--- Only run_gates_key_idx gives the sort by key and run id. Sorted by run id
--- alone, the planner read the primary key in order and filtered out every
--- other key's gates. OFFSET 0 keeps the ready
--- check a probe per gate; as a merge join, the plan read all of
--- sluice.ready for each key. Sequential and bitmap scans are off, so that
--- a plan made with an empty table's statistics does not scan (_open_gates
--- turns sequential scans off for the same reason). JIT is off: a key
--- estimated at 120,000 gates was compiled at every call.
--- Volatile, so that it reads with a snapshot taken after its lock on
+-- The plan is pinned because other plans read far more: sorted by run id
+-- alone, the primary key in order; without OFFSET 0, a merge join over all
+-- of sluice.ready; with sequential or bitmap scans, every gate of the key.
+-- JIT compiled the count at every call for a key estimated at 120,000
+-- gates. Volatile, so that it reads with a snapshot taken after its lock on
 -- sluice.ready, as _slots_in_use does.
 CREATE FUNCTION sluice._ready_of_key(p_gate_key text, p_enough integer) RETURNS integer
 LANGUAGE sql VOLATILE
@@ -1033,13 +1026,10 @@ BEGIN
     -- the slot rows this transaction has locked. With runs waiting on every key,
     -- locking them all cost a thousand needless locks a second.
     --
-    -- Each key is looked at through its slot row. OFFSET 0 keeps the held
-    -- check a subquery per key: as a semi-join or a hashed subplan, the plan
-    -- read every held run of every key (178,000 runs, half of a 100 ms
-    -- sweep). With sequential scans off, that subquery probes the key's
-    -- held_gate_idx entries. With them on, statistics that showed few keys
-    -- made it scan all of sluice.held once per slot row. CASE counts the
-    -- ready runs only of keys that hold runs.
+    -- The held check is a subquery per slot row that probes held_gate_idx.
+    -- Without OFFSET 0 it became a semi-join or hashed subplan, and with
+    -- sequential scans a scan per slot row, reading every held run. CASE
+    -- counts ready runs only for keys that hold runs.
     FOR v_slot IN
         SELECT * FROM sluice.concurrency_slots s
         WHERE s.running < s.max_running
@@ -1056,22 +1046,19 @@ BEGIN
             - sluice._ready_of_key(v_slot.gate_key, v_slot.max_running - v_slot.running));
     END LOOP;
 
-    -- Claims create slot rows. A key whose ready runs all left before any
-    -- claim (cancelled, or past their schedule timeout) can have runs in
-    -- sluice.held and no slot row, and then no completion ever hands it a
-    -- slot. Nothing ran under such a key when this query read it, so its
-    -- free slots are its maximum less its ready runs. A claim that commits
-    -- meanwhile turns back any run beyond the maximum. A key whose rule the
-    -- task no longer has counts as p_limit, as _ensure_slots makes it
-    -- unlimited. The keys with held runs are found one index probe each.
+    -- Claims create slot rows, so a key whose ready runs all left before any
+    -- claim (cancelled, or past their schedule timeout) can hold runs with no
+    -- slot row, and no completion will ever hand it a slot. Nothing ran under
+    -- such a key when this query read it, so its free slots are its maximum
+    -- less its ready runs. A key whose rule the task no longer has is
+    -- unlimited, as in _ensure_slots, and p_limit bounds it. The keys come
+    -- from one held_gate_idx probe each. This pass inserts no slot row,
+    -- because a claim creating one may wait for a slot row locked above.
     --
-    -- NOTE: a run held for one key of a task with several rules also counts
-    -- toward its other keys once in the ready queue, as with the hand-overs
-    -- of completions. Those keys can then hold more ready runs than their
-    -- maximum, and run a newer run first, until claims turn the extra runs
-    -- back to sluice.held. No key runs more than its maximum.
-    -- This pass inserts no slot row: a claim that is creating one may wait
-    -- for a slot row this transaction locked above.
+    -- NOTE: with several rules per task, a run moved for one key also counts
+    -- toward its other keys' ready runs, as after a completion's hand-over.
+    -- Those keys can exceed their maximum of ready runs, and start a newer run
+    -- first, until claims turn the extra runs back. None runs over its maximum.
     FOR v_key IN
         WITH RECURSIVE held_keys(gate_key) AS (
             (SELECT h.gate_key FROM sluice.held h WHERE h.kind = 'concurrency' ORDER BY h.gate_key LIMIT 1)
@@ -1082,8 +1069,9 @@ BEGIN
             FROM held_keys k WHERE k.gate_key IS NOT NULL
         )
         SELECT k.gate_key,
-               coalesce((t.concurrency -> ((k.gate_key::jsonb ->> 1)::integer) ->> 'max')::integer, p_limit)
-               AS maximum
+               least(coalesce((t.concurrency -> ((k.gate_key::jsonb ->> 1)::integer) ->> 'max')::integer,
+                              2147483647),
+                     p_limit) AS slots
         FROM held_keys k
         LEFT JOIN sluice.tasks t ON t.name = k.gate_key::jsonb ->> 0
         WHERE k.gate_key IS NOT NULL
@@ -1091,7 +1079,7 @@ BEGIN
     LOOP
         EXIT WHEN v_total >= p_limit;
         v_total := v_total + sluice._unhold('concurrency', v_key.gate_key,
-            least(v_key.maximum, p_limit) - sluice._ready_of_key(v_key.gate_key, least(v_key.maximum, p_limit)));
+            v_key.slots - sluice._ready_of_key(v_key.gate_key, v_key.slots));
     END LOOP;
     RETURN v_total;
 END
@@ -1100,7 +1088,7 @@ $$;
 COMMENT ON FUNCTION sluice.release_concurrency_held(integer) IS
     'Moves held runs back to the ready queue for concurrency keys with free slots. Called by tick(); returns how many.';
 
--- By key, in run id order: _ready_of_key reads a key's oldest gates first.
+-- By key and run id, so that _ready_of_key reads a key's oldest gates first.
 CREATE INDEX run_gates_key_idx ON sluice.run_gates (gate_key, run_id);
 
 -- Static rate limits.

@@ -1,7 +1,6 @@
 -- The tick's sweep for concurrency slots that no completion handed over.
--- It counts a key's runs in sluice.ready from the key's oldest gates and
--- stops once it has counted enough, so it usually reads about the key's
--- maximum of gates, not every run the key holds.
+-- It counts a key's ready runs from the key's oldest gates and stops when it
+-- has enough, so it reads about the key's maximum, not every held run.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
@@ -19,9 +18,9 @@ SELECT count(*) AS others FROM unnest(sluice.enqueue_many('other',
 SELECT count(*) AS sweep_runs FROM unnest(sluice.enqueue_many('sweep', array_fill('{}'::jsonb, ARRAY[302])));
 SELECT (SELECT count(*) FROM sluice.held WHERE task = 'sweep') AS held,
        (SELECT count(*) FROM sluice.ready WHERE task = 'sweep') AS ready;
--- In a running system, new gates fill the pages that vacuum freed, so heap
--- order is not run order. Here a same-value update moves the two ready
--- runs' gates off their full page, behind the held runs' gates.
+-- In a running system, new gates fill pages that vacuum freed, so heap order
+-- differs from run order. Here a same-value update moves the two ready runs'
+-- gates off their full page, behind the held runs' gates.
 UPDATE sluice.run_gates g SET units = g.units
 WHERE g.run_id IN (SELECT r.run_id FROM sluice.ready r WHERE r.task = 'sweep');
 SELECT min(g.ctid) FILTER (WHERE h.run_id IS NOT NULL) < max(g.ctid) FILTER (WHERE h.run_id IS NULL)
@@ -29,9 +28,8 @@ SELECT min(g.ctid) FILTER (WHERE h.run_id IS NOT NULL) < max(g.ctid) FILTER (WHE
 FROM sluice.run_gates g LEFT JOIN sluice.held h ON h.run_id = g.run_id
 WHERE g.gate_key = :'sweep_key';
 
--- Counting the two ready runs reads two gates: not the 300 held ones, which
--- come first in heap order, nor the 100 other keys' gates, which come first
--- in run order.
+-- Counting the two ready runs reads two gates. The 300 held ones come first
+-- in heap order, and the 100 other keys' gates come first in run order.
 BEGIN;
 SELECT seq_tup_read + idx_tup_fetch AS read_before FROM pg_stat_xact_user_tables WHERE relid = 'sluice.run_gates'::regclass \gset
 SELECT sluice._ready_of_key(:'sweep_key', 2) AS ready_counted;
@@ -58,8 +56,8 @@ SELECT released FROM sluice.tick();
 SELECT count(*) AS ready FROM sluice.ready WHERE task = 'sweep';
 
 -- A key whose ready run is cancelled before any claim has no slot row, so no
--- completion hands its held runs a slot. The sweep finds the key through
--- its held runs and moves one to ready, up to the maximum of 1.
+-- completion hands its held runs a slot. The sweep moves one to ready: the
+-- maximum of 1.
 SELECT sluice.define_task('lone', concurrency => '{"key": "$.k", "max": 1}');
 SELECT sluice.enqueue('lone', '{"k": "a"}') AS lone1 \gset
 SELECT sluice.enqueue('lone', '{"k": "a"}') AS lone2 \gset
