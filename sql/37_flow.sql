@@ -373,7 +373,8 @@ BEGIN
         -- its maximum. The count reads without a lock; tick() hands over a
         -- slot that this race leaves free.
         IF v_rule ->> 'strategy' = 'group_round_robin' AND v_parked_on IS NULL
-           AND (SELECT count(*) FROM (SELECT FROM sluice.run_gates g WHERE g.gate_key = v_gate_key
+           AND (SELECT count(*) FROM (SELECT FROM sluice.run_gates g
+                                      WHERE g.gate_key = v_gate_key AND g.kind = 'concurrency'
                                       LIMIT (v_rule ->> 'max')::integer) live) >= (v_rule ->> 'max')::integer THEN
             v_parked_on := v_gate_key;
         END IF;
@@ -709,9 +710,12 @@ DECLARE
     v_gates sluice.run_gates[];
     v_admitted bigint[];
 BEGIN
-    SELECT pg_catalog.array_agg(g ORDER BY c.n) INTO v_gates
+    -- One primary key probe per candidate (OFFSET 0 keeps the lookup a
+    -- subquery). As a join, statistics that counted no gates made a nested
+    -- loop over every gate look as cheap, and a drain fell to 600 runs/s.
+    SELECT pg_catalog.array_agg(g.gate ORDER BY c.n) INTO v_gates
     FROM unnest(p_run_ids) WITH ORDINALITY AS c(run_id, n)
-    JOIN sluice.run_gates g ON g.run_id = c.run_id;
+    CROSS JOIN LATERAL (SELECT g AS gate FROM sluice.run_gates g WHERE g.run_id = c.run_id OFFSET 0) g;
     IF coalesce(pg_catalog.cardinality(v_gates), 0) <> pg_catalog.cardinality(p_run_ids)
        OR (SELECT count(DISTINCT g.run_id) FROM unnest(v_gates) g) <> pg_catalog.cardinality(p_run_ids) THEN
         RETURN NULL;
@@ -842,9 +846,11 @@ LANGUAGE plpgsql
 SET enable_seqscan = off
 AS $$
 BEGIN
-    PERFORM sluice._free_slots(ARRAY(
-        SELECT g.gate_key FROM sluice.run_gates g
-        WHERE g.run_id = ANY (p_run_ids) AND g.kind = 'concurrency'));
+    -- The kind is filtered in the aggregate, not in WHERE, so that the
+    -- lookup by run id cannot use run_gates_key_idx.
+    PERFORM sluice._free_slots((
+        SELECT pg_catalog.array_agg(g.gate_key) FILTER (WHERE g.kind = 'concurrency')
+        FROM sluice.run_gates g WHERE g.run_id = ANY (p_run_ids)));
 END
 $$;
 
@@ -1089,7 +1095,18 @@ COMMENT ON FUNCTION sluice.release_concurrency_held(integer) IS
     'Moves held runs back to the ready queue for concurrency keys with free slots. Called by tick(); returns how many.';
 
 -- By key and run id, so that _ready_of_key reads a key's oldest gates first.
-CREATE INDEX run_gates_key_idx ON sluice.run_gates (gate_key, run_id);
+-- Only concurrency gates are looked up by key. The predicate also keeps the
+-- index away from lookups by run id, which must use the primary key: an
+-- index that starts with another column can serve a condition on run_id by
+-- reading all of it. A drained table keeps its pages, and after a VACUUM or
+-- ANALYZE that counts no live row in them (an ANALYZE does not count the
+-- rows of an insert still in progress either), the planner estimates no
+-- rows however many the table gets. That full read then looks as cheap as
+-- the primary key. With the index on all gates, keyed claims read all of
+-- its 2.9 MB twice per batch, and a drain fell from about 8,000 to 800
+-- runs/s (bench/RESULTS.md). So a query that reads gates by run id must not
+-- also filter on kind = 'concurrency' in its WHERE clause (_release_slots).
+CREATE INDEX run_gates_key_idx ON sluice.run_gates (gate_key, run_id) WHERE kind = 'concurrency';
 
 -- Static rate limits.
 
