@@ -346,9 +346,14 @@ BEGIN
                     v_held := pg_catalog.cardinality(v_gated) - pg_catalog.cardinality(v_gated_accepted);
                     v_free := v_free - pg_catalog.cardinality(v_accepted);
                     IF v_held > 0 THEN
+                        -- By run id alone, with the kind filtered outside. With the
+                        -- kind beside it, held_rate_idx could serve the run ids by
+                        -- reading every rate-held run.
                         v_closed_buckets := v_closed_buckets
-                            || ARRAY(SELECT DISTINCT h.gate_key FROM sluice.held h
-                                     WHERE h.run_id = ANY (v_gated) AND h.kind = 'rate');
+                            || ARRAY(SELECT DISTINCT h.gate_key
+                                     FROM (SELECT h.gate_key, h.kind FROM sluice.held h
+                                           WHERE h.run_id = ANY (v_gated) OFFSET 0) h
+                                     WHERE h.kind = 'rate');
                     END IF;
                 ELSE
                     v_gated_accepted := '{}';
@@ -357,7 +362,10 @@ BEGIN
                         IF v_candidate.gated AND NOT sluice._pass_gates(v_candidate.run_id, v_now, v_closed_buckets) THEN
                             v_held := v_held + 1;
                             v_closed_buckets := v_closed_buckets
-                                || ARRAY(SELECT h.gate_key FROM sluice.held h WHERE h.run_id = v_candidate.run_id AND h.kind = 'rate');
+                                || ARRAY(SELECT h.gate_key
+                                         FROM (SELECT h.gate_key, h.kind FROM sluice.held h
+                                               WHERE h.run_id = v_candidate.run_id OFFSET 0) h
+                                         WHERE h.kind = 'rate');
                             CONTINUE;
                         END IF;
                         v_accepted := v_accepted || v_candidate.run_id;
@@ -700,6 +708,7 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();
+    v_held bigint[];
 BEGIN
     IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
         PERFORM sluice._require_read_committed('heartbeat');
@@ -710,10 +719,15 @@ BEGIN
         PERFORM sluice._live_worker(heartbeat.worker_id);
     END IF;
 
+    -- The worker's leases among the ids are read first, by the array. As an
+    -- anti-join, statistics that counted no leases made a full scan of the
+    -- primary key look as cheap as a probe per run.
+    SELECT pg_catalog.array_agg(l.run_id) INTO v_held
+    FROM sluice.leases l
+    WHERE l.run_id = ANY (heartbeat.run_ids) AND l.worker_id = heartbeat.worker_id;
     RETURN QUERY
     SELECT x.run_id FROM unnest(heartbeat.run_ids) AS x(run_id)
-    WHERE NOT EXISTS (SELECT FROM sluice.leases l
-                      WHERE l.run_id = x.run_id AND l.worker_id = heartbeat.worker_id);
+    WHERE NOT coalesce(x.run_id = ANY (v_held), false);
 END
 $$;
 

@@ -6,9 +6,13 @@
 -- one another and a caller sees from the counts when to call again.
 
 -- Moves runs whose run_at has passed from sluice.delayed to sluice.ready.
+-- The due rows are deleted by the array of their ids. A join with the locked
+-- rows became a nested loop over every delayed row for each due run when the
+-- statistics counted no delayed runs, as after a VACUUM of the drained table.
 CREATE FUNCTION sluice.promote_due(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql
 SET jit = off
+SET enable_seqscan = off
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();
@@ -22,7 +26,7 @@ BEGIN
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
     ), removed AS (
-        DELETE FROM sluice.delayed d USING due WHERE d.run_id = due.run_id RETURNING d.run_id
+        DELETE FROM sluice.delayed d WHERE d.run_id = ANY (ARRAY(SELECT due.run_id FROM due)) RETURNING d.run_id
     ), promoted AS (
         -- By the array of ids, as in claim: one index probe per run in any plan.
         -- The array prunes no history partition, so the range of the ids is
@@ -82,14 +86,18 @@ BEGIN
     IF v_expired IS NOT NULL THEN
         PERFORM sluice._lock_gates(v_expired);
 
+        -- The leases are deleted by the array of ids, and their workers are
+        -- looked up afterwards. A join of the leases with themselves became a
+        -- nested loop over every lease for each expired one when the
+        -- statistics counted no leases.
         FOR v_lease IN
-            DELETE FROM sluice.leases l USING (
-                SELECT l2.run_id, l2.attempt, l2.deadline, l2.started_at, l2.gated, w.name AS worker_name, w.id AS worker_id,
-                       w.stopped_at IS NOT NULL OR w.id IS NULL AS worker_gone
-                FROM sluice.leases l2 LEFT JOIN sluice.workers w ON w.id = l2.worker_id
-                WHERE l2.run_id = ANY (v_expired)) e
-            WHERE l.run_id = e.run_id
-            RETURNING e.*
+            WITH deleted AS (
+                DELETE FROM sluice.leases l WHERE l.run_id = ANY (v_expired)
+                RETURNING l.run_id, l.attempt, l.deadline, l.started_at, l.gated, l.worker_id
+            )
+            SELECT d.run_id, d.attempt, d.deadline, d.started_at, d.gated, w.name AS worker_name,
+                   w.id AS worker_id, w.stopped_at IS NOT NULL OR w.id IS NULL AS worker_gone
+            FROM deleted d LEFT JOIN sluice.workers w ON w.id = d.worker_id
         LOOP
             PERFORM sluice._retry_or_fail(v_lease.run_id, v_lease.attempt,
                 CASE WHEN v_lease.worker_gone THEN
@@ -118,9 +126,12 @@ COMMENT ON FUNCTION sluice.expire_leases(integer) IS
     'or whose attempt passed its execution timeout, to retry or failure. Returns how many runs.';
 
 -- Fails queued runs that waited longer than their task's schedule timeout.
+-- The overdue ready rows are deleted by the array of their ids, as in
+-- promote_due.
 CREATE FUNCTION sluice.expire_queued(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql
 SET jit = off
+SET enable_seqscan = off
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();
@@ -134,7 +145,7 @@ BEGIN
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
     ), removed AS (
-        DELETE FROM sluice.ready r USING overdue o WHERE r.run_id = o.run_id
+        DELETE FROM sluice.ready r WHERE r.run_id = ANY (ARRAY(SELECT o.run_id FROM overdue o))
         RETURNING r.run_id, r.schedule_deadline - r.ready_at AS waited
     ), failed AS (
         UPDATE sluice.runs u
@@ -186,14 +197,21 @@ LANGUAGE plpgsql STABLE
 AS $$
 BEGIN
     RETURN least(
-        (SELECT min(d.run_at) FROM sluice.delayed d),
+        -- The earliest times are read in index order with LIMIT 1, because
+        -- statistics that counted no rows made min() over a whole index look
+        -- as cheap.
+        (SELECT d.run_at FROM sluice.delayed d ORDER BY d.run_at LIMIT 1),
         (SELECT min(l.deadline) FROM sluice.leases l),
+        -- OFFSET 0 keeps one probe of the worker's leases per worker, not a
+        -- semi-join that read every lease for each worker.
         (SELECT min(w.heartbeat_at + w.lease_timeout) FROM sluice.workers w
-         WHERE w.stopped_at IS NULL AND EXISTS (SELECT FROM sluice.leases l WHERE l.worker_id = w.id)),
-        (SELECT min(r.schedule_deadline) FROM sluice.ready r WHERE r.schedule_deadline IS NOT NULL),
+         WHERE w.stopped_at IS NULL AND EXISTS (SELECT FROM sluice.leases l WHERE l.worker_id = w.id OFFSET 0)),
+        (SELECT r.schedule_deadline FROM sluice.ready r WHERE r.schedule_deadline IS NOT NULL
+         ORDER BY r.schedule_deadline LIMIT 1),
         (SELECT min(s.next_fire_at) FROM sluice.schedules s WHERE NOT s.paused),
-        (SELECT min(h.schedule_deadline) FROM sluice.held h WHERE h.schedule_deadline IS NOT NULL),
-        (SELECT min(b.next_release_at) FROM sluice.rate_limits b WHERE b.held > 0),
+        (SELECT h.schedule_deadline FROM sluice.held h WHERE h.schedule_deadline IS NOT NULL
+         ORDER BY h.schedule_deadline LIMIT 1),
+        (SELECT b.next_release_at FROM sluice.rate_limits b WHERE b.held > 0 ORDER BY b.next_release_at LIMIT 1),
         -- While runs wait for concurrency slots, look once a second for a
         -- slot no completion handed over.
         (SELECT sluice.now() + interval '1 second' WHERE EXISTS (SELECT FROM sluice.held h WHERE h.kind = 'concurrency')));

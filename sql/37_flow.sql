@@ -455,10 +455,14 @@ BEGIN
                 DELETE FROM sluice.run_gates g WHERE g.run_id = p_run_id;
                 RETURN 'cancelled';
             END IF;
+            -- The key is bounded by a range rather than compared with =, so
+            -- that only run_gates_key_idx yields this order. With = the order
+            -- is run_id alone, which the primary key also yields, and with
+            -- statistics that counted no gates its full scan looked as cheap.
             v_victims := ARRAY(SELECT g.run_id FROM sluice.run_gates g
-                               WHERE g.gate_key = v_rule ->> 'gate_key' AND g.kind = 'concurrency'
-                                 AND g.run_id <> p_run_id
-                               ORDER BY g.run_id
+                               WHERE g.gate_key >= v_rule ->> 'gate_key' AND g.gate_key <= v_rule ->> 'gate_key'
+                                 AND g.kind = 'concurrency' AND g.run_id <> p_run_id
+                               ORDER BY g.gate_key, g.run_id
                                LIMIT v_live - ((v_rule -> 'rule') ->> 'max')::integer);
             PERFORM FROM sluice.held h WHERE h.run_id = ANY (v_victims) ORDER BY h.run_id FOR UPDATE;
             PERFORM FROM sluice.ready r WHERE r.run_id = ANY (v_victims) ORDER BY r.run_id FOR UPDATE;
@@ -607,6 +611,10 @@ $$;
 -- A run keeps the gates it was enqueued with. When the task has no rule at
 -- a key's position any more (a deploy removed it), the key's row gets no
 -- limit, so that the run starts instead of failing every claim of its worker.
+--
+-- OFFSET 0 keeps the existence check one primary key probe per key. As an
+-- anti-join, statistics that counted no slot rows made a full scan of the
+-- primary key look as cheap, and every claim of a new key read all slot rows.
 CREATE FUNCTION sluice._ensure_slots(p_gate_keys text[]) RETURNS void
 LANGUAGE plpgsql
 AS $$
@@ -616,7 +624,7 @@ BEGIN
            coalesce((t.concurrency -> ((k.parts ->> 1)::integer) ->> 'max')::integer, 2147483647)
     FROM (SELECT DISTINCT g AS gate_key, g::jsonb AS parts FROM unnest(p_gate_keys) AS g) k
     JOIN sluice.tasks t ON t.name = k.parts ->> 0
-    WHERE NOT EXISTS (SELECT FROM sluice.concurrency_slots s WHERE s.gate_key = k.gate_key)
+    WHERE NOT EXISTS (SELECT FROM sluice.concurrency_slots s WHERE s.gate_key = k.gate_key OFFSET 0)
     ORDER BY k.gate_key
     ON CONFLICT ON CONSTRAINT concurrency_slots_pkey DO NOTHING;
 END
@@ -796,6 +804,11 @@ DECLARE
     v_moved integer;
     v_queues text[];
 BEGIN
+    -- An empty array makes the condition below provably false, and the
+    -- planner may then read a whole partial index of held for nothing.
+    IF coalesce(pg_catalog.cardinality(p_run_ids), 0) = 0 THEN
+        RETURN 0;
+    END IF;
     WITH removed AS (
         DELETE FROM sluice.held h WHERE h.run_id = ANY (p_run_ids) RETURNING h.*
     ), made_ready AS (
@@ -820,12 +833,23 @@ BEGIN
     IF p_count <= 0 THEN
         RETURN 0;
     END IF;
-    v_moved := sluice._make_ready(ARRAY(
-        SELECT h.run_id FROM sluice.held h
-        WHERE h.kind = p_kind AND h.gate_key = p_gate_key
-        ORDER BY h.priority DESC, h.run_id
-        LIMIT p_count
-        FOR UPDATE SKIP LOCKED));
+    -- The kind is a constant in each query, so that the planner can use the
+    -- kind's partial index also in a generic plan.
+    IF p_kind = 'rate' THEN
+        v_moved := sluice._make_ready(ARRAY(
+            SELECT h.run_id FROM sluice.held h
+            WHERE h.kind = 'rate' AND h.gate_key = p_gate_key
+            ORDER BY h.priority DESC, h.run_id
+            LIMIT p_count
+            FOR UPDATE SKIP LOCKED));
+    ELSE
+        v_moved := sluice._make_ready(ARRAY(
+            SELECT h.run_id FROM sluice.held h
+            WHERE h.kind = 'concurrency' AND h.gate_key = p_gate_key
+            ORDER BY h.priority DESC, h.run_id
+            LIMIT p_count
+            FOR UPDATE SKIP LOCKED));
+    END IF;
     IF p_kind = 'rate' THEN
         UPDATE sluice.rate_limits r SET held = r.held - v_moved WHERE r.key = p_gate_key;
     END IF;
@@ -995,6 +1019,9 @@ COMMENT ON FUNCTION sluice.release_rate_held(integer) IS
 -- The plan is pinned because other plans read far more: sorted by run id
 -- alone, the primary key in order; without OFFSET 0, a merge join over all
 -- of sluice.ready; with sequential or bitmap scans, every gate of the key.
+-- The key is bounded by a range rather than compared with =. With = the order
+-- reduces to run id alone, which the primary key also yields, and statistics
+-- that counted no gates made its full scan look as cheap as the key's gates.
 -- JIT compiled the count at every call for a key estimated at 120,000
 -- gates. Volatile, so that it reads with a snapshot taken after its lock on
 -- sluice.ready, as _slots_in_use does.
@@ -1006,7 +1033,7 @@ SET enable_bitmapscan = off
 AS $$
     SELECT count(*)::integer
     FROM (SELECT FROM sluice.run_gates g
-          WHERE g.gate_key = p_gate_key AND g.kind = 'concurrency'
+          WHERE g.gate_key >= p_gate_key AND g.gate_key <= p_gate_key AND g.kind = 'concurrency'
             AND EXISTS (SELECT FROM sluice.ready r WHERE r.run_id = g.run_id OFFSET 0)
           ORDER BY g.gate_key, g.run_id
           LIMIT greatest(p_enough, 0)) f
@@ -1032,7 +1059,7 @@ BEGIN
     -- the slot rows this transaction has locked. With runs waiting on every key,
     -- locking them all cost a thousand needless locks a second.
     --
-    -- The held check is a subquery per slot row that probes held_gate_idx.
+    -- The held check is a subquery per slot row that probes held_concurrency_idx.
     -- Without OFFSET 0 it became a semi-join or hashed subplan, and with
     -- sequential scans a scan per slot row, reading every held run. CASE
     -- counts ready runs only for keys that hold runs.
@@ -1058,7 +1085,8 @@ BEGIN
     -- such a key when this query read it, so its free slots are its maximum
     -- less its ready runs. A key whose rule the task no longer has is
     -- unlimited, as in _ensure_slots, and p_limit bounds it. The keys come
-    -- from one held_gate_idx probe each. This pass inserts no slot row,
+    -- from one held_concurrency_idx probe each, and OFFSET 0 keeps the slot
+    -- check one probe per key, as in _ensure_slots. This pass inserts no slot row,
     -- because a claim creating one may wait for a slot row locked above.
     --
     -- NOTE: with several rules per task, a run moved for one key also counts
@@ -1081,7 +1109,7 @@ BEGIN
         FROM held_keys k
         LEFT JOIN sluice.tasks t ON t.name = k.gate_key::jsonb ->> 0
         WHERE k.gate_key IS NOT NULL
-          AND NOT EXISTS (SELECT FROM sluice.concurrency_slots s WHERE s.gate_key = k.gate_key)
+          AND NOT EXISTS (SELECT FROM sluice.concurrency_slots s WHERE s.gate_key = k.gate_key OFFSET 0)
     LOOP
         EXIT WHEN v_total >= p_limit;
         v_total := v_total + sluice._unhold('concurrency', v_key.gate_key,
@@ -1098,10 +1126,10 @@ COMMENT ON FUNCTION sluice.release_concurrency_held(integer) IS
 -- Only concurrency gates are looked up by key. The predicate also keeps the
 -- index away from lookups by run id, which must use the primary key: an
 -- index that starts with another column can serve a condition on run_id by
--- reading all of it. A drained table keeps its pages, and after a VACUUM or
--- ANALYZE that counts no live row in them (an ANALYZE does not count the
--- rows of an insert still in progress either), the planner estimates no
--- rows however many the table gets. That full read then looks as cheap as
+-- reading all of it. A drained table keeps its pages. After a VACUUM or
+-- ANALYZE that counts no live row in them, the planner estimates no rows
+-- however many the table gets, and an ANALYZE does not count the rows of an
+-- insert still in progress either. That full read then looks as cheap as
 -- the primary key. With the index on all gates, keyed claims read all of
 -- its 2.9 MB twice per batch, and a drain fell from about 8,000 to 800
 -- runs/s (bench/RESULTS.md). So a query that reads gates by run id must not

@@ -1,8 +1,8 @@
--- Claims, completions and cancels read a run's gates by run id, through the
--- primary key of sluice.run_gates, also when the table's statistics show no
--- rows while it contains thousands of gates. An index that starts with
--- another column can serve a condition on run_id by reading all of it, and
--- under such statistics the planner took that for the cheaper path.
+-- Claims, completions, cancels and the coordinator's slot sweep read gates
+-- and held runs through the index meant for each lookup, also when the
+-- statistics of sluice.run_gates and sluice.held show no rows while they
+-- contain thousands. Under such statistics the planner took a full read of
+-- another index for as cheap as a probe.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
@@ -16,14 +16,16 @@ SELECT sluice.define_task('keyed', concurrency => '{"key": "$.k", "max": 10}');
 SELECT count(*) AS enqueued FROM unnest(sluice.enqueue_many('keyed',
     (SELECT array_agg(jsonb_build_object('k', i % 100)) FROM generate_series(1, 3000) i))) AS e(id);
 SELECT count(*) FILTER (WHERE sluice.cancel(r.id)) AS cancelled FROM sluice.runs r WHERE r.task = 'keyed';
-VACUUM ANALYZE sluice.run_gates;
-SELECT relpages > 0 AS has_pages, reltuples = 0 AS counted_no_rows
-FROM pg_class WHERE oid = 'sluice.run_gates'::regclass;
+VACUUM ANALYZE sluice.run_gates, sluice.held;
+SELECT relname, relpages > 0 AS has_pages, reltuples = 0 AS counted_no_rows
+FROM pg_class WHERE oid IN ('sluice.run_gates'::regclass, 'sluice.held'::regclass) ORDER BY relname;
 
--- The table fills again; the statistics stay as they were.
+-- The tables fill again, and the statistics stay as they were. Long keys make
+-- the key index taller than the primary key, and under these statistics the
+-- planner then preferred a full read of the primary key.
 SELECT count(*) AS enqueued FROM unnest(sluice.enqueue_many('keyed',
-    (SELECT array_agg(jsonb_build_object('k', i % 1000)) FROM generate_series(1, 20000) i))) AS e(id);
-SELECT count(*) AS gates FROM sluice.run_gates;
+    (SELECT array_agg(jsonb_build_object('k', repeat('k', 200) || i % 1000)) FROM generate_series(1, 20000) i))) AS e(id);
+SELECT (SELECT count(*) FROM sluice.run_gates) AS gates, (SELECT count(*) FROM sluice.held) AS held;
 
 -- A claim of ten keyed runs, the completion of five and the cancel of the
 -- other five while they run read a few primary key entries per run and
@@ -48,3 +50,22 @@ COMMIT;
 -- The ten slots are free again, and each went to a held run of its key.
 SELECT sum(running) AS running FROM sluice.concurrency_slots;
 SELECT (SELECT count(*) FROM sluice.ready) AS ready, (SELECT count(*) FROM sluice.held) AS held;
+
+-- The sweep counts each key's ready runs from the key index alone. Read
+-- through the primary key, each count read every gate.
+BEGIN;
+SELECT pg_stat_get_xact_tuples_returned('sluice.run_gates_pkey'::regclass) AS pkey_read_before,
+       pg_stat_get_xact_numscans('sluice.run_gates_key_idx'::regclass) AS key_scans_before \gset
+SELECT sluice.release_concurrency_held() AS released;
+SELECT pg_stat_get_xact_tuples_returned('sluice.run_gates_pkey'::regclass) - :pkey_read_before AS primary_key_entries_read,
+       pg_stat_get_xact_numscans('sluice.run_gates_key_idx'::regclass) - :key_scans_before >= 1000 AS key_index_probed_per_key;
+COMMIT;
+
+-- A cancel finds a held run by its primary key, not by an index of held
+-- runs per key, which ends with the run id.
+SELECT min(run_id) AS held_run FROM sluice.held \gset
+BEGIN;
+SELECT pg_stat_get_xact_numscans('sluice.held_concurrency_idx'::regclass) AS held_key_scans_before \gset
+SELECT sluice.cancel(:held_run) AS cancelled_held;
+SELECT pg_stat_get_xact_numscans('sluice.held_concurrency_idx'::regclass) - :held_key_scans_before AS held_key_index_scans;
+COMMIT;
