@@ -465,13 +465,17 @@ COMMENT ON FUNCTION sluice.claim_or_wait(uuid, integer, interval) IS
 -- since the last one. The generic plan read the whole table into a hash join,
 -- so a completion cost more the more runs had finished before it. Over a
 -- table that vacuum had not visited for 6 s, completing 100 runs took 1.7 ms
--- that way and 0.9 ms with an index probe per run.
+-- that way and 0.9 ms with an index probe per run. The leases are read by
+-- the array of ids, and nested loops are off, so the join hashes the batch.
+-- Statistics that counted no leases made a nested loop or hash join over
+-- every lease look as cheap: 0.41 ms against 0.15 for a batch of 10.
 CREATE FUNCTION sluice.complete(run_ids bigint[], attempts integer[], outputs jsonb[])
 RETURNS SETOF bigint
 LANGUAGE plpgsql
 SET jit = off
 SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
+SET enable_nestloop = off
 AS $$
 DECLARE
     v_now timestamptz := sluice.now();
@@ -508,7 +512,7 @@ BEGIN
         SELECT * FROM unnest(complete.run_ids, complete.attempts, complete.outputs) AS i(run_id, attempt, output)
     ), released AS (
         DELETE FROM sluice.leases l USING item i
-        WHERE l.run_id = i.run_id AND l.attempt = i.attempt
+        WHERE l.run_id = ANY (complete.run_ids) AND l.run_id = i.run_id AND l.attempt = i.attempt
         RETURNING l.run_id, i.output, l.gated
     )
     SELECT pg_catalog.array_agg(rel.run_id), pg_catalog.array_agg(rel.output),

@@ -713,9 +713,12 @@ CREATE FUNCTION sluice._admit_single_gates(p_run_ids bigint[], p_now timestamptz
 RETURNS bigint[]
 LANGUAGE plpgsql
 SET enable_seqscan = off
+SET enable_nestloop = off
 AS $$
 DECLARE
     v_gates sluice.run_gates[];
+    v_slot_keys text[];
+    v_bucket_keys text[];
     v_admitted bigint[];
 BEGIN
     -- One primary key probe per candidate (OFFSET 0 keeps the lookup a
@@ -729,6 +732,16 @@ BEGIN
         RETURN NULL;
     END IF;
 
+    -- Every read of the slot and bucket rows is bounded by the arrays of
+    -- their keys, and nested loops are off, so the joins hash the batch.
+    -- An ANALYZE while a claim's new slot rows were uncommitted counted no
+    -- slot rows. Nested loops over every slot row then looked as cheap as a
+    -- probe per key, and a keyed drain fell from 19,208 to 1,955 runs/s.
+    SELECT pg_catalog.array_agg(DISTINCT g.gate_key) FILTER (WHERE g.kind = 'concurrency'),
+           pg_catalog.array_agg(DISTINCT g.gate_key) FILTER (WHERE g.kind = 'rate')
+    INTO v_slot_keys, v_bucket_keys
+    FROM unnest(v_gates) g;
+
     WITH gate AS (
         SELECT g.run_id, g.kind, g.gate_key, g.units, g.n
         FROM unnest(v_gates) WITH ORDINALITY AS g(run_id, position, kind, gate_key, units, n)
@@ -737,14 +750,14 @@ BEGIN
         FROM (SELECT g.run_id, g.gate_key, row_number() OVER (PARTITION BY g.gate_key ORDER BY g.n) AS rank
               FROM gate g WHERE g.kind = 'concurrency') r
         JOIN sluice.concurrency_slots s ON s.gate_key = r.gate_key
-        WHERE r.rank <= s.max_running - s.running
+        WHERE s.gate_key = ANY (v_slot_keys) AND r.rank <= s.max_running - s.running
     ), bucket AS (
         SELECT b.key, coalesce(b.paused_until > p_now, false) AS paused,
                least(b.max_units::double precision,
                      b.tokens + greatest(extract(epoch FROM p_now - b.refilled_at), 0)
                                 * b.max_units / extract(epoch FROM b.period)) AS refilled
         FROM sluice.rate_limits b
-        WHERE b.key IN (SELECT g.gate_key FROM gate g WHERE g.kind = 'rate')
+        WHERE b.key = ANY (v_bucket_keys)
     ), token_admitted AS (
         -- A static limit deleted after the run was enqueued no longer limits it.
         SELECT r.run_id, r.gate_key, r.units
@@ -755,14 +768,14 @@ BEGIN
     ), slots_taken AS (
         UPDATE sluice.concurrency_slots s SET running = s.running + a.slots
         FROM (SELECT a.gate_key, count(*)::integer AS slots FROM slot_admitted a GROUP BY a.gate_key) a
-        WHERE s.gate_key = a.gate_key
+        WHERE s.gate_key = ANY (v_slot_keys) AND s.gate_key = a.gate_key
     ), tokens_taken AS (
         UPDATE sluice.rate_limits r
         SET tokens = b.refilled - coalesce(t.units, 0), refilled_at = greatest(r.refilled_at, p_now)
         FROM bucket b
         LEFT JOIN (SELECT a.gate_key, sum(a.units) AS units FROM token_admitted a GROUP BY a.gate_key) t
                ON t.gate_key = b.key
-        WHERE r.key = b.key
+        WHERE r.key = ANY (v_bucket_keys) AND r.key = b.key
     )
     SELECT coalesce(pg_catalog.array_agg(a.run_id), '{}') INTO v_admitted
     FROM (SELECT a.run_id FROM slot_admitted a UNION ALL SELECT a.run_id FROM token_admitted a) a;
@@ -786,7 +799,7 @@ BEGIN
                                     sluice._tokens_ready_at(r, p.units, p_now))
         FROM (SELECT p.gate_key, count(*)::integer AS runs, min(p.units) AS units
               FROM parked p WHERE p.kind = 'rate' GROUP BY p.gate_key) p
-        WHERE r.key = p.gate_key;
+        WHERE r.key = ANY (v_bucket_keys) AND r.key = p.gate_key;
     END IF;
     RETURN v_admitted;
 END
@@ -903,6 +916,7 @@ $$;
 CREATE FUNCTION sluice._free_slots(p_gate_keys text[]) RETURNS void
 LANGUAGE plpgsql
 SET enable_seqscan = off
+SET enable_nestloop = off
 AS $$
 DECLARE
     v_keys text[];
@@ -918,10 +932,11 @@ BEGIN
     END IF;
 
     PERFORM FROM sluice.concurrency_slots s WHERE s.gate_key = ANY (v_keys) ORDER BY s.gate_key FOR UPDATE;
+    -- Bounded by the array of keys and hashed, as in _admit_single_gates.
     WITH freed AS (
         UPDATE sluice.concurrency_slots s SET running = s.running - f.slots
         FROM unnest(v_keys, v_counts) AS f(gate_key, slots)
-        WHERE s.gate_key = f.gate_key
+        WHERE s.gate_key = ANY (v_keys) AND s.gate_key = f.gate_key
         RETURNING s.gate_key, least(f.slots, s.max_running - s.running) AS free
     )
     SELECT pg_catalog.array_agg(f.gate_key), pg_catalog.array_agg(f.free) INTO v_freed_keys, v_free FROM freed f;

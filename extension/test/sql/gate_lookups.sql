@@ -1,8 +1,8 @@
--- Claims, completions, cancels and the coordinator's slot sweep read gates
--- and held runs through the index meant for each lookup, also when the
--- statistics of sluice.run_gates and sluice.held show no rows while they
--- contain thousands. Under such statistics the planner took a full read of
--- another index for as cheap as a probe.
+-- Claims, completions, cancels and the coordinator's slot sweep read gates,
+-- held runs, slot rows and leases through the index meant for each lookup,
+-- also when the statistics of those tables show no rows while they contain
+-- thousands. Under such statistics the planner took a full read of a table
+-- or of another index for as cheap as a probe.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
@@ -10,15 +10,29 @@ DROP EXTENSION sluice;
 CREATE EXTENSION sluice;
 
 SELECT sluice.define_task('keyed', concurrency => '{"key": "$.k", "max": 10}');
+SELECT sluice.define_task('plain');
 
 -- Statistics taken after a drain: the table keeps its pages, and VACUUM
 -- counts no live row in them.
 SELECT count(*) AS enqueued FROM unnest(sluice.enqueue_many('keyed',
     (SELECT array_agg(jsonb_build_object('k', i % 100)) FROM generate_series(1, 3000) i))) AS e(id);
 SELECT count(*) FILTER (WHERE sluice.cancel(r.id)) AS cancelled FROM sluice.runs r WHERE r.task = 'keyed';
-VACUUM ANALYZE sluice.run_gates, sluice.held;
+SELECT count(*) AS enqueued FROM unnest(sluice.enqueue_many('plain', array_fill('{}'::jsonb, ARRAY[2000]))) AS e(id);
+SELECT sluice.register_worker('p', ARRAY['plain'], slots => 2000) AS p \gset
+SELECT array_agg(run_id) AS plain_runs FROM sluice.claim(:'p', 2000) \gset
+SELECT count(*) AS completed FROM sluice.complete(:'plain_runs'::bigint[], array_fill(1, ARRAY[2000]),
+                                                  array_fill('{}'::jsonb, ARRAY[2000]));
+-- Slot rows stay once created, so a table of them without live rows is made
+-- by hand.
+INSERT INTO sluice.concurrency_slots (gate_key, task, rule, key, max_running)
+SELECT 'gone ' || i, 'keyed', 0, i::text, 10 FROM generate_series(1, 2000) i;
+DELETE FROM sluice.concurrency_slots;
+VACUUM ANALYZE sluice.run_gates, sluice.held, sluice.leases_0, sluice.concurrency_slots;
 SELECT relname, relpages > 0 AS has_pages, reltuples = 0 AS counted_no_rows
-FROM pg_class WHERE oid IN ('sluice.run_gates'::regclass, 'sluice.held'::regclass) ORDER BY relname;
+FROM pg_class
+WHERE oid IN ('sluice.run_gates'::regclass, 'sluice.held'::regclass, 'sluice.leases_0'::regclass,
+              'sluice.concurrency_slots'::regclass)
+ORDER BY relname;
 
 -- The tables fill again, and the statistics stay as they were. Long keys make
 -- the key index taller than the primary key, and under these statistics the
@@ -30,12 +44,18 @@ SELECT (SELECT count(*) FROM sluice.run_gates) AS gates, (SELECT count(*) FROM s
 -- A claim of ten keyed runs, the completion of five and the cancel of the
 -- other five while they run read a few primary key entries per run and
 -- scan the key index not once.
+-- A thousand keyed runs, one per key, keep running meanwhile: a thousand
+-- slot rows and leases that the checked calls must not read.
+SELECT sluice.register_worker('many', ARRAY['keyed'], slots => 1000) AS many \gset
+SELECT count(*) AS running FROM sluice.claim(:'many', 1000);
 SELECT sluice.register_worker('w', ARRAY['keyed'], slots => 10) AS w \gset
 BEGIN;
 -- Counters not yet sent to the statistics system carry over between
 -- transactions, so the checks below take differences.
 SELECT pg_stat_get_xact_numscans('sluice.run_gates_key_idx'::regclass) AS key_scans_before,
-       pg_stat_get_xact_tuples_returned('sluice.run_gates_pkey'::regclass) AS pkey_read_before \gset
+       pg_stat_get_xact_tuples_returned('sluice.run_gates_pkey'::regclass) AS pkey_read_before,
+       pg_stat_get_xact_tuples_returned('sluice.concurrency_slots_pkey'::regclass) AS slots_read_before,
+       pg_stat_get_xact_tuples_returned('sluice.leases_0_pkey'::regclass) AS leases_read_before \gset
 SELECT array_agg(run_id ORDER BY run_id) AS claimed FROM sluice.claim(:'w', 10) \gset
 SELECT cardinality(:'claimed'::bigint[]) AS claimed_runs;
 SELECT count(*) AS completed
@@ -45,6 +65,10 @@ FROM unnest((:'claimed'::bigint[])[6:10]) AS c(id);
 SELECT pg_stat_get_xact_numscans('sluice.run_gates_key_idx'::regclass) - :key_scans_before AS key_index_scans,
        pg_stat_get_xact_tuples_returned('sluice.run_gates_pkey'::regclass) - :pkey_read_before
            BETWEEN 10 AND 100 AS few_primary_key_entries_read;
+SELECT pg_stat_get_xact_tuples_returned('sluice.concurrency_slots_pkey'::regclass) - :slots_read_before
+           BETWEEN 10 AND 300 AS few_slot_rows_read,
+       pg_stat_get_xact_tuples_returned('sluice.leases_0_pkey'::regclass) - :leases_read_before
+           BETWEEN 10 AND 200 AS few_leases_read;
 COMMIT;
 
 -- The ten slots are free again, and each went to a held run of its key.
