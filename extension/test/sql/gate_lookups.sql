@@ -93,3 +93,24 @@ SELECT pg_stat_get_xact_numscans('sluice.held_concurrency_idx'::regclass) AS hel
 SELECT sluice.cancel(:held_run) AS cancelled_held;
 SELECT pg_stat_get_xact_numscans('sluice.held_concurrency_idx'::regclass) - :held_key_scans_before AS held_key_index_scans;
 COMMIT;
+
+-- The tick promotes due runs from sluice.delayed by their ids, one probe
+-- each. Joined back to the table, the due runs read every delayed run.
+SELECT count(*) AS delayed FROM unnest(sluice.enqueue_many('plain', array_fill('{}'::jsonb, ARRAY[2000]),
+                                                           delay => '1 minute')) AS e(id);
+SET sluice.clock_offset = '2 minutes';
+SELECT sluice.promote_due(5000) AS promoted;
+VACUUM ANALYZE sluice.delayed;
+SELECT relpages > 0 AS has_pages, reltuples = 0 AS counted_no_rows FROM pg_class WHERE oid = 'sluice.delayed'::regclass;
+SELECT count(*) AS due_soon FROM unnest(sluice.enqueue_many('plain', array_fill('{}'::jsonb, ARRAY[2000]),
+                                                            delay => '1 minute')) AS e(id);
+SELECT count(*) AS due_later FROM unnest(sluice.enqueue_many('plain', array_fill('{}'::jsonb, ARRAY[4000]),
+                                                             delay => '1 hour')) AS e(id);
+SET sluice.clock_offset = '4 minutes';
+BEGIN;
+SELECT pg_stat_get_xact_tuples_returned('sluice.delayed_pkey'::regclass) AS delayed_read_before \gset
+SELECT sluice.promote_due(5000) AS promoted;
+SELECT pg_stat_get_xact_tuples_returned('sluice.delayed_pkey'::regclass) - :delayed_read_before
+           BETWEEN 2000 AND 2500 AS one_probe_per_due_run;
+COMMIT;
+RESET sluice.clock_offset;
