@@ -11,6 +11,27 @@ CREATE EXTENSION sluice;
 
 SELECT sluice.define_task('keyed', concurrency => '{"key": "$.k", "max": 10}');
 SELECT sluice.define_task('plain');
+SELECT sluice.define_task('stale', schedule_timeout => '1 minute');
+
+-- The tick fails runs that waited past their schedule timeout by the ids of
+-- their ready rows, one probe each. Joined back to the table, the overdue
+-- rows read every ready run once per overdue run. Here the ready queue is
+-- drained by the timeout itself first.
+SELECT count(*) AS enqueued FROM unnest(sluice.enqueue_many('stale', array_fill('{}'::jsonb, ARRAY[2000]))) AS e(id);
+SET sluice.clock_offset = '2 minutes';
+SELECT sluice.expire_queued(5000) AS expired;
+VACUUM ANALYZE sluice.ready_0;
+SELECT relpages > 0 AS has_pages, reltuples = 0 AS counted_no_rows FROM pg_class WHERE oid = 'sluice.ready_0'::regclass;
+SELECT count(*) AS overdue_soon FROM unnest(sluice.enqueue_many('stale', array_fill('{}'::jsonb, ARRAY[2000]))) AS e(id);
+SELECT count(*) AS waiting FROM unnest(sluice.enqueue_many('plain', array_fill('{}'::jsonb, ARRAY[4000]))) AS e(id);
+SET sluice.clock_offset = '4 minutes';
+BEGIN;
+SELECT pg_stat_get_xact_tuples_returned('sluice.ready_0_pkey'::regclass) AS ready_read_before \gset
+SELECT sluice.expire_queued(5000) AS expired;
+SELECT pg_stat_get_xact_tuples_returned('sluice.ready_0_pkey'::regclass) - :ready_read_before
+           BETWEEN 2000 AND 2500 AS one_probe_per_overdue_run;
+COMMIT;
+RESET sluice.clock_offset;
 
 -- Statistics taken after a drain: the table keeps its pages, and VACUUM
 -- counts no live row in them.
