@@ -326,7 +326,7 @@ COMMENT ON TABLE sluice.rate_limits IS
 CREATE TABLE sluice.held (
     run_id            bigint PRIMARY KEY,
     gate_key          text NOT NULL,
-    kind              text NOT NULL,
+    kind              text NOT NULL CHECK (kind IN ('concurrency', 'rate')),
     queue             text NOT NULL,
     task              text NOT NULL,
     priority          smallint NOT NULL,

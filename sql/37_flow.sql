@@ -855,13 +855,16 @@ BEGIN
             ORDER BY h.priority DESC, h.run_id
             LIMIT p_count
             FOR UPDATE SKIP LOCKED));
-    ELSE
+    ELSIF p_kind = 'concurrency' THEN
         v_moved := sluice._make_ready(ARRAY(
             SELECT h.run_id FROM sluice.held h
             WHERE h.kind = 'concurrency' AND h.gate_key = p_gate_key
             ORDER BY h.priority DESC, h.run_id
             LIMIT p_count
             FOR UPDATE SKIP LOCKED));
+    ELSE
+        RAISE EXCEPTION 'invalid gate kind %', pg_catalog.quote_literal(p_kind)
+            USING HINT = 'A gate kind is ''concurrency'' or ''rate''.';
     END IF;
     IF p_kind = 'rate' THEN
         UPDATE sluice.rate_limits r SET held = r.held - v_moved WHERE r.key = p_gate_key;
