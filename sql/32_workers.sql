@@ -467,9 +467,9 @@ COMMENT ON FUNCTION sluice.claim_or_wait(uuid, integer, interval) IS
 -- table that vacuum had not visited for 6 s, completing 100 runs took 1.7 ms
 -- that way and 0.9 ms with an index probe per run. The leases are read by
 -- the array of ids, and nested loops are off, so the join reads only the
--- batch's leases.
--- Statistics that counted no leases made a nested loop or hash join over
--- every lease look as cheap: 0.41 ms against 0.15 for a batch of 10.
+-- batch's leases. Statistics that counted no leases made a nested loop or
+-- hash join over every lease look as cheap: 0.41 ms against 0.15 for a
+-- batch of 10.
 CREATE FUNCTION sluice.complete(run_ids bigint[], attempts integer[], outputs jsonb[])
 RETURNS SETOF bigint
 LANGUAGE plpgsql
